@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* agent.h - state shared by the parts of kfork-agent, the guest's PID 1. */
+#ifndef KFORK_AGENT_H
+#define KFORK_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto/kf_proto.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+	       "frame structs are sent in host byte order, which must be little-endian");
+
+/* STDIN bytes buffered for a child that does not read them yet. */
+#define AGENT_STDIN_MAX		(1u << 20)
+
+struct agent_zygote {
+	pid_t pid;		/* -1 when not running */
+	int sock;		/* SOCK_SEQPACKET to the zygote, -1 when not running */
+};
+
+struct agent_exec {
+	bool running;
+	uint8_t lang;		/* enum kf_lang */
+	pid_t pid;		/* sh child, or the zygote's child; 0 until known */
+	bool exited;
+	int status;		/* wait status, valid once exited */
+	bool zygote_lost;	/* zygote died mid-exec: report ERROR, not EXIT */
+	int out_fd;		/* read end of the child's stdout, -1 at EOF */
+	int err_fd;		/* read end of the child's stderr, -1 at EOF */
+	int in_fd;		/* write end of the child's stdin, -1 once closed */
+	bool in_eof;		/* host sent the zero-length STDIN */
+	uint8_t *in_buf;	/* STDIN bytes not yet written to in_fd */
+	size_t in_len;
+};
+
+struct agent {
+	int link_fd;		/* serial line (or socket in test mode), O_NONBLOCK */
+	int sig_fd;		/* signalfd for SIGCHLD */
+	bool test_mode;
+	bool no_clock;
+	char kind[32];		/* "minimal" or "python" */
+	const char *python;
+	const char *zygote_script;
+	struct agent_zygote zygote;
+	struct agent_exec exec;
+	struct kf_decoder dec;
+};
+
+/* link.c: frames out, never partial */
+int link_write_all(int fd, const void *buf, size_t len);
+int link_send(struct agent *a, uint8_t type, const void *payload, uint32_t len);
+int link_send_error(struct agent *a, uint32_t code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+int link_tty_open(const char *path);
+
+/* exec.c: one child at a time, output streamed as frames */
+void exec_start(struct agent *a, uint8_t lang, const uint8_t *code, uint32_t len);
+void exec_feed_stdin(struct agent *a, const uint8_t *data, uint32_t len);
+void exec_poll_stdin(struct agent *a);
+void exec_poll_output(struct agent *a, int *fd, uint8_t type);
+void exec_child_exited(struct agent *a, int status);
+void exec_finish_if_done(struct agent *a);
+int exec_pipes_open(int child_fds[3], int parent_fds[3]);
+void exec_child_reset_signals(void);
+
+/* zygote.c: the warm Python interpreter */
+int zygote_start(struct agent *a);
+int zygote_warm(struct agent *a);
+int zygote_submit(struct agent *a, const uint8_t *code, uint32_t len, const int child_fds[3]);
+void zygote_read(struct agent *a);
+void zygote_lost(struct agent *a, int status);
+
+void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* KFORK_AGENT_H */
