@@ -1,1 +1,34 @@
 # SPDX-License-Identifier: GPL-2.0-only
+# tests.mk - every tests/host/*_test.c and tests/lab/*_test.c is one kselftest binary.
+#
+# Host tests run here; lab tests run inside the lab VM (nested KVM, Linux guests).
+# Both link libkfork so they can drive clones through the public API.
+
+HOST_TESTS := $(patsubst tests/host/%.c,$(B)/tests/host/%,$(wildcard tests/host/*_test.c))
+LAB_TESTS := $(patsubst tests/lab/%.c,$(B)/tests/lab/%,$(wildcard tests/lab/*_test.c))
+TEST_LIBS := $(B)/libkfork.a -lz -lpthread
+
+$(B)/tests/host/%: tests/host/%.c $(KSELFTEST_H) $(B)/libkfork.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(TEST_LIBS)
+
+$(B)/tests/lab/%: tests/lab/%.c $(KSELFTEST_H) $(B)/libkfork.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(TEST_LIBS)
+
+tests: $(HOST_TESTS) $(LAB_TESTS)
+all: tests
+.PHONY: tests
+
+check: all
+	$(Q)tests/run.sh
+
+# The tiny guest: 32-bit, freestanding, loaded flat at 0x10000 (see vmm/boot.c).
+TINY_CFLAGS := -m32 -ffreestanding -fno-pic -fno-pie -fno-stack-protector -mno-sse -mno-mmx \
+	-mgeneral-regs-only -Os -nostdlib -Iuserspace $(WARN)
+$(B)/tests/tiny.bin: tests/tiny/tiny.c tests/tiny/tiny.ld userspace/proto/kf_proto.c userspace/proto/kf_proto.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(TINY_CFLAGS) -static -Wl,-T,tests/tiny/tiny.ld -Wl,--build-id=none -Wl,--no-warn-rwx-segments \
+		-o $(B)/tests/tiny.elf tests/tiny/tiny.c userspace/proto/kf_proto.c
+	$(Q)objcopy -O binary $(B)/tests/tiny.elf $@
+tests: $(B)/tests/tiny.bin

@@ -1,1 +1,18 @@
 # SPDX-License-Identifier: GPL-2.0-only
+# userspace.mk - libkfork (lib + vmm + proto) and the kfork CLI.
+
+LIB_SRCS := $(wildcard userspace/lib/*.c userspace/vmm/*.c) userspace/proto/kf_proto.c
+LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(LIB_SRCS))
+LIB_HDRS := $(wildcard userspace/include/*.h userspace/lib/*.h userspace/vmm/*.h userspace/proto/*.h)
+
+$(B)/userspace/%.o: userspace/%.c $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -fPIC -c -o $@ $<
+
+$(B)/libkfork.a: $(LIB_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/kfork: $(wildcard userspace/cli/*.c) $(B)/libkfork.a $(LIB_HDRS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(wildcard userspace/cli/*.c) $(B)/libkfork.a -lz -lpthread -lm
+
+all: $(B)/libkfork.a $(B)/kfork

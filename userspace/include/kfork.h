@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* kfork.h - libkfork: spawn copy-on-write clones of a frozen KVM guest and run code in them. */
+#ifndef KFORK_H
+#define KFORK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Every function returns 0 or a positive count on success and -errno on
+ * failure; kf_last_error() then holds one line naming the call and the
+ * object ("KVM_SET_XSAVE on clone 17: Invalid argument"). Whoever opens or
+ * spawns an object closes or destroys it. Objects may be used from any
+ * thread, one thread at a time per clone.
+ *
+ * libkfork interrupts KVM_RUN with KF_KICK_SIGNAL to enforce exec timeouts;
+ * it installs a no-op handler for it unless the program already has one.
+ */
+#define KF_KICK_SIGNAL_OFFSET	3	/* SIGRTMIN + 3 */
+
+struct kf_template;
+struct kf_clone;
+
+enum kf_backend {
+	KF_BACKEND_AUTO = 0,	/* kmod if /dev/kfork exists, else user; KFORK_BACKEND overrides */
+	KF_BACKEND_USER = 1,	/* plain KVM ioctls from user space */
+	KF_BACKEND_KMOD = 2,	/* /dev/kfork */
+};
+
+const char *kf_last_error(void);
+const char *kf_backend_name(enum kf_backend backend);
+
+/* --- templates ---------------------------------------------------------- */
+
+enum kf_template_kind {
+	KF_KIND_MINIMAL = 0,	/* Linux + kfork-agent + busybox */
+	KF_KIND_PYTHON = 1,	/* ... + a warm Python interpreter */
+	KF_KIND_TINY = 2,	/* a 32-bit freestanding test guest, no kernel */
+	KF_KIND_MAX = 3,
+};
+
+const char *kf_kind_name(enum kf_template_kind kind);
+
+struct kf_build_opts {
+	enum kf_template_kind kind;
+	const char *kernel;	/* vmlinux (PVH ELF); tiny: the flat guest image */
+	const char *initrd;	/* initramfs; NULL for tiny */
+	const char *cmdline;	/* NULL: the default */
+	uint64_t mem_size;	/* guest RAM bytes; 0: 256 MiB (tiny: 4 MiB) */
+	unsigned int timeout_ms;	/* boot to READY; 0: 600 s */
+	int verbose;		/* copy the guest console to stderr */
+};
+
+/* Boot a guest with the user-space VMM, run it to READY, freeze it into path. */
+int kf_template_build(const struct kf_build_opts *opts, const char *path);
+
+/* Load and verify a template file (version, checksum, CPU). */
+int kf_template_open(const char *path, enum kf_backend backend, struct kf_template **out);
+void kf_template_close(struct kf_template *tmpl);
+enum kf_template_kind kf_template_kind(const struct kf_template *tmpl);
+enum kf_backend kf_template_backend(const struct kf_template *tmpl);
+uint64_t kf_template_mem_size(const struct kf_template *tmpl);
+
+/* --- clones ------------------------------------------------------------- */
+
+/*
+ * A runnable clone: new VM, memory mapped copy-on-write from the template,
+ * machine state restored, a fresh seed and the host's wall clock queued so
+ * the guest applies them before any user code.
+ */
+int kf_spawn(struct kf_template *tmpl, struct kf_clone **out);
+
+enum kf_exec_lang {
+	KF_EXEC_SH = 0,
+	KF_EXEC_PYTHON = 1,
+};
+
+typedef void (*kf_output_fn)(void *arg, int stream, const void *buf, size_t len);
+
+struct kf_exec_req {
+	enum kf_exec_lang lang;
+	const char *code;
+	size_t code_len;
+	const void *stdin_data;	/* may be NULL */
+	size_t stdin_len;
+	unsigned int timeout_ms;	/* 0: no timeout */
+	kf_output_fn on_output;	/* NULL: collect into the result buffers */
+	void *arg;
+};
+
+struct kf_exec_result {
+	int exit_code;		/* 0..255, or 128 + signal */
+	int signal;		/* non-zero if killed by a signal */
+	int timed_out;		/* the clone must be reset or destroyed */
+	char *out;		/* collected stdout (malloc'd, NUL-terminated) */
+	size_t out_len;
+	char *err;		/* collected stderr */
+	size_t err_len;
+	uint64_t exec_ns;	/* kf_exec() call -> EXIT frame */
+	uint64_t first_byte_ns;	/* kf_exec() call -> first byte from the guest */
+	uint64_t exits;		/* KVM_RUN returns to user space during the exec */
+};
+
+/*
+ * Run code in the clone and wait for its exit status. Returns 0 when the
+ * code ran (whatever its exit status), -ETIMEDOUT on timeout (result still
+ * holds partial output), other -errno when the clone failed.
+ */
+int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exec_result *res);
+void kf_exec_result_free(struct kf_exec_result *res);
+
+/* Return the clone to the template state in place, then re-seed it. */
+int kf_reset(struct kf_clone *clone);
+
+/* Release the clone; the teardown itself runs off the caller's thread. */
+void kf_destroy(struct kf_clone *clone);
+
+uint64_t kf_clone_id(const struct kf_clone *clone);
+uint64_t kf_clone_spawn_ns(const struct kf_clone *clone);	/* last spawn or reset */
+
+/* Guest-physical memory of a clone, for tests and tracing: read-only view. */
+int kf_clone_read_mem(struct kf_clone *clone, uint64_t gpa, void *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KFORK_H */

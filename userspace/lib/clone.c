@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* clone.c - the user backend: spawn, reset and destroy copy-on-write clones with KVM ioctls. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "lib/error.h"
+#include "lib/internal.h"
+#include "vmm/run.h"
+
+static int clone_map_memory(struct kf_clone *clone)
+{
+	struct kf_template *tmpl = clone->tmpl;
+
+	/* Private mapping of the sealed memfd: reads share the template's pages, writes copy. */
+	clone->mem = mmap(NULL, tmpl->mem_size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_NORESERVE, tmpl->memfd, 0);
+	if (clone->mem == MAP_FAILED) {
+		clone->mem = NULL;
+		return kf_fail(-errno, "mmap template memory for clone %llu",
+			       (unsigned long long)clone->id);
+	}
+	return 0;
+}
+
+/* Fresh seed and wall clock, queued so the agent applies them before anything else. */
+static int clone_arm(struct kf_clone *clone)
+{
+	kf_decoder_init(clone->dec);
+	uart_rx_clear(&clone->vm.uart);
+	clone->needs_reset = 0;
+	return exec_queue_init(clone);
+}
+
+int kf_spawn(struct kf_template *tmpl, struct kf_clone **out)
+{
+	uint64_t t0 = vm_now_ns();
+	struct kf_clone *clone;
+	char name[32];
+	int err;
+
+	clone = calloc(1, sizeof(*clone));
+	if (!clone)
+		return kf_fail(-ENOMEM, "spawn from %s", tmpl->name);
+	clone->dec = malloc(sizeof(*clone->dec));
+	if (!clone->dec) {
+		err = kf_fail(-ENOMEM, "spawn from %s", tmpl->name);
+		goto free_clone;
+	}
+	clone->tmpl = tmpl;
+	clone->id = atomic_fetch_add(&tmpl->next_id, 1);
+	snprintf(name, sizeof(name), "clone %llu", (unsigned long long)clone->id);
+	err = clone_map_memory(clone);
+	if (err)
+		goto free_dec;
+	err = vm_create(&clone->vm, name, clone->mem, tmpl->mem_size);
+	if (err)
+		goto unmap;
+	clone->vm.uart.tx = exec_guest_tx;
+	clone->vm.uart.tx_arg = clone;
+	err = state_restore(&clone->vm, &tmpl->state, 0);
+	if (err)
+		goto destroy_vm;
+	err = clone_arm(clone);
+	if (err)
+		goto destroy_vm;
+	atomic_fetch_add(&tmpl->refs, 1);
+	clone->spawn_ns = vm_now_ns() - t0;
+	*out = clone;
+	return 0;
+
+destroy_vm:
+	vm_destroy(&clone->vm);
+unmap:
+	munmap(clone->mem, tmpl->mem_size);
+free_dec:
+	free(clone->dec);
+free_clone:
+	free(clone);
+	return err;
+}
+
+int kf_reset(struct kf_clone *clone)
+{
+	uint64_t t0 = vm_now_ns();
+	int err;
+
+	/* A half-done PIO would otherwise complete into the restored registers. */
+	err = vm_complete_io(&clone->vm);
+	if (err)
+		return err;
+	/* Drop every private (copied) page: the mapping falls back to the template's. */
+	if (madvise(clone->mem, clone->tmpl->mem_size, MADV_DONTNEED) < 0)
+		return kf_fail(-errno, "madvise(DONTNEED) resetting clone %llu",
+			       (unsigned long long)clone->id);
+	err = state_restore(&clone->vm, &clone->tmpl->state, 1);
+	if (err)
+		return err;
+	err = clone_arm(clone);
+	if (err)
+		return err;
+	clone->spawn_ns = vm_now_ns() - t0;
+	return 0;
+}
+
+void clone_teardown(struct kf_clone *clone)
+{
+	struct kf_template *tmpl = clone->tmpl;
+
+	vm_destroy(&clone->vm);
+	munmap(clone->mem, tmpl->mem_size);
+	free(clone->dec);
+	free(clone);
+	kf_template_put(tmpl);
+}
+
+void kf_destroy(struct kf_clone *clone)
+{
+	if (clone)
+		reaper_push(clone);
+}
+
+uint64_t kf_clone_id(const struct kf_clone *clone)
+{
+	return clone->id;
+}
+
+uint64_t kf_clone_spawn_ns(const struct kf_clone *clone)
+{
+	return clone->spawn_ns;
+}
+
+int kf_clone_read_mem(struct kf_clone *clone, uint64_t gpa, void *buf, size_t len)
+{
+	const void *src = vm_gpa_ptr(&clone->vm, gpa, len);
+
+	if (!src)
+		return kf_reject(-EFAULT, "clone %llu: read of %zu bytes at %#llx outside guest RAM",
+			       (unsigned long long)clone->id, len, (unsigned long long)gpa);
+	memcpy(buf, src, len);
+	return 0;
+}

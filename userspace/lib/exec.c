@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* exec.c - one exec in a clone: send EXEC and stdin frames, collect output and the exit status. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "lib/error.h"
+#include "lib/internal.h"
+#include "vmm/run.h"
+
+_Static_assert((int)KF_EXEC_SH == (int)KF_LANG_SH && (int)KF_EXEC_PYTHON == (int)KF_LANG_PYTHON,
+	       "public and wire language numbers agree");
+
+/* A guest may not make the host buffer more than this per stream. */
+#define EXEC_OUTPUT_MAX	(256u << 20)
+
+struct exec_session {
+	const struct kf_exec_req *req;
+	struct kf_exec_result *res;
+	size_t out_cap, err_cap;
+	uint64_t t0;
+	int done;
+	int err;		/* -errno once the exec failed */
+};
+
+static int exec_queue_frame(struct kf_clone *clone, uint8_t type, const void *payload,
+			    uint32_t len)
+{
+	uint8_t *frame = malloc(KF_FRAME_HDR_LEN + len + KF_FRAME_CRC_LEN);
+	size_t n;
+	int err;
+
+	if (!frame)
+		return -ENOMEM;
+	n = kf_frame_encode(frame, type, payload, len);
+	err = n ? uart_rx_push(&clone->vm.uart, frame, n) : -E2BIG;
+	free(frame);
+	return err;
+}
+
+int exec_queue_init(struct kf_clone *clone)
+{
+	struct kf_msg_init init = { .clone_id = clone->id };
+	struct timespec now;
+	int err;
+
+	if (getrandom(init.seed, sizeof(init.seed), 0) != sizeof(init.seed))
+		return kf_fail(-errno, "getrandom for clone %llu", (unsigned long long)clone->id);
+	clock_gettime(CLOCK_REALTIME, &now);
+	init.wall_sec = now.tv_sec;
+	init.wall_nsec = now.tv_nsec;
+	err = exec_queue_frame(clone, KF_MSG_INIT, &init, sizeof(init));
+	if (err)
+		return kf_fail(err, "queueing INIT for clone %llu", (unsigned long long)clone->id);
+	clone->init_pending = 1;
+	return vm_uart_sync_irq(&clone->vm);
+}
+
+static int exec_append(char **buf, size_t *len, size_t *cap, const uint8_t *data, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		size_t c = *cap ? *cap : 4096;
+		char *p;
+
+		while (c < *len + n + 1)
+			c *= 2;
+		if (c > EXEC_OUTPUT_MAX)
+			return -EMSGSIZE;
+		p = realloc(*buf, c);
+		if (!p)
+			return -ENOMEM;
+		*buf = p;
+		*cap = c;
+	}
+	memcpy(*buf + *len, data, n);
+	*len += n;
+	(*buf)[*len] = 0;
+	return 0;
+}
+
+static void exec_output(struct kf_clone *clone, struct exec_session *s, int stream,
+			const uint8_t *data, uint32_t len)
+{
+	struct kf_exec_result *res = s->res;
+	int err;
+
+	if (s->req->on_output) {
+		s->req->on_output(s->req->arg, stream, data, len);
+		return;
+	}
+	if (stream == 1)
+		err = exec_append(&res->out, &res->out_len, &s->out_cap, data, len);
+	else
+		err = exec_append(&res->err, &res->err_len, &s->err_cap, data, len);
+	if (err) {
+		s->err = kf_fail(err, "clone %llu: collecting output", (unsigned long long)clone->id);
+		s->done = 1;
+	}
+}
+
+static void exec_exit(struct kf_clone *clone, struct exec_session *s, const uint8_t *p,
+		      uint32_t len)
+{
+	struct kf_msg_exit ex;
+
+	s->done = 1;
+	if (len != sizeof(ex)) {
+		s->err = kf_reject(-EPROTO, "clone %llu: EXIT frame of %u bytes",
+				 (unsigned long long)clone->id, len);
+		return;
+	}
+	memcpy(&ex, p, sizeof(ex));
+	if (ex.kind == KF_EXIT_CODE && ex.value >= 0 && ex.value <= 255) {
+		s->res->exit_code = ex.value;
+	} else if (ex.kind == KF_EXIT_SIGNAL && ex.value > 0 && ex.value < 128) {
+		s->res->signal = ex.value;
+		s->res->exit_code = 128 + ex.value;
+	} else {
+		s->err = kf_reject(-EPROTO, "clone %llu: EXIT frame with kind %u value %d",
+				 (unsigned long long)clone->id, ex.kind, ex.value);
+	}
+}
+
+static void exec_agent_error(struct kf_clone *clone, struct exec_session *s, const uint8_t *p,
+			     uint32_t len)
+{
+	struct kf_msg_error e = { 0 };
+	int text = len > sizeof(e) ? (int)(len - sizeof(e)) : 0;
+
+	if (len >= sizeof(e))
+		memcpy(&e, p, sizeof(e));
+	if (text > 200)
+		text = 200;
+	/* Printed with %.*s of bounded length; control bytes are the guest's problem. */
+	s->err = kf_reject(-EPROTO, "clone %llu: agent error %u: %.*s",
+			 (unsigned long long)clone->id, e.code, text, (const char *)p + sizeof(e));
+	s->done = 1;
+}
+
+static void exec_on_frame(struct kf_clone *clone, uint8_t type, const uint8_t *p, uint32_t len)
+{
+	struct exec_session *s = clone->session;
+
+	if (type == KF_MSG_INIT_OK) {
+		clone->init_pending = 0;
+		return;
+	}
+	if (!s || s->done)
+		return;	/* nobody is waiting: late output of a failed exec */
+	switch (type) {
+	case KF_MSG_STDOUT:
+		exec_output(clone, s, 1, p, len);
+		break;
+	case KF_MSG_STDERR:
+		exec_output(clone, s, 2, p, len);
+		break;
+	case KF_MSG_EXIT:
+		exec_exit(clone, s, p, len);
+		break;
+	case KF_MSG_ERROR:
+		exec_agent_error(clone, s, p, len);
+		break;
+	default:
+		break;	/* READY, PONG, unknown: not part of an exec */
+	}
+}
+
+void exec_guest_tx(void *arg, uint8_t byte)
+{
+	struct kf_clone *clone = arg;
+	struct exec_session *s = clone->session;
+	size_t used;
+
+	if (s && !s->res->first_byte_ns)
+		s->res->first_byte_ns = vm_now_ns() - s->t0;
+	if (kf_decoder_feed(clone->dec, &byte, 1, &used) == KF_DEC_FRAME)
+		exec_on_frame(clone, clone->dec->type, kf_decoder_payload(clone->dec),
+			      clone->dec->len);
+}
+
+static int exec_done(void *arg)
+{
+	struct kf_clone *clone = arg;
+
+	return clone->session->done;
+}
+
+static int exec_queue_request(struct kf_clone *clone, const struct kf_exec_req *req)
+{
+	const uint8_t *in = req->stdin_data;
+	size_t left = req->stdin_len;
+	struct kf_msg_exec hdr = { .lang = req->lang, .code_len = req->code_len };
+	uint8_t *msg;
+	int err;
+
+	msg = malloc(sizeof(hdr) + req->code_len);
+	if (!msg)
+		return -ENOMEM;
+	memcpy(msg, &hdr, sizeof(hdr));
+	memcpy(msg + sizeof(hdr), req->code, req->code_len);
+	err = exec_queue_frame(clone, KF_MSG_EXEC, msg, sizeof(hdr) + req->code_len);
+	free(msg);
+	while (!err && left) {
+		uint32_t n = left > KF_FRAME_MAX_PAYLOAD ? KF_FRAME_MAX_PAYLOAD : left;
+
+		err = exec_queue_frame(clone, KF_MSG_STDIN, in, n);
+		in += n;
+		left -= n;
+	}
+	if (!err)
+		err = exec_queue_frame(clone, KF_MSG_STDIN, NULL, 0);	/* EOF */
+	return err;
+}
+
+int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exec_result *res)
+{
+	struct exec_session s = { .req = req, .res = res };
+	uint64_t deadline = 0;
+	int err;
+
+	memset(res, 0, sizeof(*res));
+	s.t0 = vm_now_ns();
+	if (clone->needs_reset)
+		return kf_reject(-EBUSY, "clone %llu: an earlier exec timed out; kf_reset() it first",
+			       (unsigned long long)clone->id);
+	if ((unsigned int)req->lang >= KF_LANG_MAX || (!req->code && req->code_len))
+		return kf_reject(-EINVAL, "exec on clone %llu: bad language or code",
+			       (unsigned long long)clone->id);
+	if (req->code_len > KF_FRAME_MAX_PAYLOAD - sizeof(struct kf_msg_exec))
+		return kf_reject(-E2BIG, "exec on clone %llu: code is %zu bytes, limit %zu",
+			       (unsigned long long)clone->id, req->code_len,
+			       (size_t)KF_FRAME_MAX_PAYLOAD - sizeof(struct kf_msg_exec));
+	err = exec_queue_request(clone, req);
+	if (!err)
+		err = vm_uart_sync_irq(&clone->vm);
+	if (err)
+		return kf_fail(err, "exec on clone %llu: queueing the request",
+			       (unsigned long long)clone->id);
+	if (req->timeout_ms)
+		deadline = s.t0 + req->timeout_ms * 1000000ull;
+	clone->session = &s;
+	{
+		uint64_t exits0 = clone->vm.exits;
+
+		err = vm_run(&clone->vm, deadline, exec_done, clone);
+		res->exits = clone->vm.exits - exits0;
+	}
+	clone->session = NULL;
+	res->exec_ns = vm_now_ns() - s.t0;
+	if (err == -ETIMEDOUT) {
+		res->timed_out = 1;
+		clone->needs_reset = 1;
+		return kf_reject(err, "exec on clone %llu: timed out after %u ms",
+			       (unsigned long long)clone->id, req->timeout_ms);
+	}
+	if (err)
+		clone->needs_reset = 1;
+	else if (s.err) {
+		err = s.err;
+		clone->needs_reset = 1;
+	}
+	if (!err && clone->init_pending)
+		err = kf_reject(-EPROTO, "clone %llu: agent never confirmed seed and clock",
+			      (unsigned long long)clone->id);
+	return err;
+}
+
+void kf_exec_result_free(struct kf_exec_result *res)
+{
+	free(res->out);
+	free(res->err);
+	res->out = res->err = NULL;
+	res->out_len = res->err_len = 0;
+}

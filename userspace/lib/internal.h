@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* internal.h - libkfork's objects, shared between its files and nowhere else. */
+#ifndef KF_LIB_INTERNAL_H
+#define KF_LIB_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "kfork.h"
+#include "proto/kf_proto.h"
+#include "vmm/state.h"
+#include "vmm/vm.h"
+
+struct kf_template {
+	enum kf_template_kind kind;
+	enum kf_backend backend;
+	int memfd;			/* sealed: the template's pages never change */
+	uint64_t mem_size;
+	struct vm_state state;
+	atomic_uint_fast64_t next_id;
+	atomic_int refs;		/* the opener + each live clone */
+	char name[64];			/* file name, for messages */
+};
+
+struct exec_session;
+
+struct kf_clone {
+	struct kf_template *tmpl;
+	uint64_t id;
+	uint8_t *mem;			/* MAP_PRIVATE of tmpl->memfd: copy-on-write */
+	struct vm vm;
+	struct kf_decoder *dec;
+	struct exec_session *session;	/* the exec in progress, or NULL */
+	int init_pending;		/* INIT sent, INIT_OK not seen yet */
+	int needs_reset;		/* an exec timed out: state unknown */
+	uint64_t spawn_ns;
+	struct kf_clone *reap_next;
+};
+
+/* template file */
+int tplfile_write(const char *path, enum kf_template_kind kind, const uint8_t *mem,
+		  uint64_t mem_size, const struct vm_state *st);
+int tplfile_read(const char *path, struct kf_template *tmpl);
+
+void kf_template_put(struct kf_template *tmpl);
+
+/* exec.c: bytes the guest wrote to the UART */
+void exec_guest_tx(void *arg, uint8_t byte);
+int exec_queue_init(struct kf_clone *clone);
+
+/* reaper.c: tear clones down on a background thread */
+void reaper_push(struct kf_clone *clone);
+void clone_teardown(struct kf_clone *clone);
+
+#endif

@@ -1,0 +1,232 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* template.c - open a template file, pick the backend, and build templates by booting a guest. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "lib/error.h"
+#include "lib/internal.h"
+#include "vmm/boot.h"
+#include "vmm/kvm.h"
+#include "vmm/run.h"
+
+static const char *const backend_names[] = {
+	[KF_BACKEND_AUTO] = "auto", [KF_BACKEND_USER] = "user", [KF_BACKEND_KMOD] = "kmod",
+};
+
+const char *kf_backend_name(enum kf_backend backend)
+{
+	if ((unsigned int)backend >= sizeof(backend_names) / sizeof(backend_names[0]))
+		return "?";
+	return backend_names[backend];
+}
+
+static int backend_choose(enum kf_backend asked, enum kf_backend *out)
+{
+	const char *env = getenv("KFORK_BACKEND");
+	int have_kmod = access("/dev/kfork", F_OK) == 0;
+
+	if (asked == KF_BACKEND_AUTO && env && *env) {
+		if (!strcmp(env, "user"))
+			asked = KF_BACKEND_USER;
+		else if (!strcmp(env, "kmod"))
+			asked = KF_BACKEND_KMOD;
+		else
+			return kf_reject(-EINVAL, "KFORK_BACKEND=%s: expected user or kmod", env);
+	}
+	if (asked == KF_BACKEND_AUTO)
+		asked = have_kmod ? KF_BACKEND_KMOD : KF_BACKEND_USER;
+	if (asked == KF_BACKEND_KMOD) {
+		/* The module's clone path is not wired into libkfork yet. */
+		return kf_reject(-ENOTSUP, "kmod backend: %s",
+			       have_kmod ? "this libkfork does not drive /dev/kfork yet; use --backend user"
+					 : "/dev/kfork not present (load kfork.ko) ");
+	}
+	*out = asked;
+	return 0;
+}
+
+int kf_template_open(const char *path, enum kf_backend backend, struct kf_template **out)
+{
+	struct kf_template *tmpl;
+	const char *base = strrchr(path, '/');
+	int err;
+
+	tmpl = calloc(1, sizeof(*tmpl));
+	if (!tmpl)
+		return kf_fail(-ENOMEM, "template %s", path);
+	tmpl->memfd = -1;
+	snprintf(tmpl->name, sizeof(tmpl->name), "%s", base ? base + 1 : path);
+	err = backend_choose(backend, &tmpl->backend);
+	if (err)
+		goto free_tmpl;
+	err = tplfile_read(path, tmpl);
+	if (err)
+		goto free_tmpl;
+	atomic_init(&tmpl->refs, 1);
+	atomic_init(&tmpl->next_id, 1);
+	*out = tmpl;
+	return 0;
+
+free_tmpl:
+	if (tmpl->memfd >= 0)
+		close(tmpl->memfd);
+	state_free(&tmpl->state);
+	free(tmpl);
+	return err;
+}
+
+void kf_template_put(struct kf_template *tmpl)
+{
+	if (atomic_fetch_sub(&tmpl->refs, 1) != 1)
+		return;
+	close(tmpl->memfd);
+	state_free(&tmpl->state);
+	free(tmpl);
+}
+
+/* Live clones keep the template alive until they are torn down. */
+void kf_template_close(struct kf_template *tmpl)
+{
+	if (tmpl)
+		kf_template_put(tmpl);
+}
+
+enum kf_template_kind kf_template_kind(const struct kf_template *tmpl)
+{
+	return tmpl->kind;
+}
+
+enum kf_backend kf_template_backend(const struct kf_template *tmpl)
+{
+	return tmpl->backend;
+}
+
+uint64_t kf_template_mem_size(const struct kf_template *tmpl)
+{
+	return tmpl->mem_size;
+}
+
+/* --- building: boot once, run to READY, freeze ---------------------------------- */
+
+struct build_watch {
+	struct kf_decoder dec;
+	int ready;
+	int verbose;
+	char log[4096];		/* tail of the console, shown when the boot fails */
+	size_t log_len;
+};
+
+static void build_guest_tx(void *arg, uint8_t byte)
+{
+	struct build_watch *w = arg;
+	size_t used;
+
+	if (w->verbose)
+		fputc(byte, stderr);
+	if (w->log_len == sizeof(w->log)) {
+		memmove(w->log, w->log + 1024, sizeof(w->log) - 1024);
+		w->log_len -= 1024;
+	}
+	w->log[w->log_len++] = byte;
+	if (kf_decoder_feed(&w->dec, &byte, 1, &used) == KF_DEC_FRAME &&
+	    w->dec.type == KF_MSG_READY)
+		w->ready = 1;
+}
+
+static int build_ready(void *arg)
+{
+	return ((struct build_watch *)arg)->ready;
+}
+
+static const char *const kind_names[KF_KIND_MAX] = {
+	[KF_KIND_MINIMAL] = "minimal", [KF_KIND_PYTHON] = "python", [KF_KIND_TINY] = "tiny",
+};
+
+const char *kf_kind_name(enum kf_template_kind kind)
+{
+	return (unsigned int)kind < KF_KIND_MAX ? kind_names[kind] : "?";
+}
+
+#define BUILD_CMDLINE "console=ttyS0 quiet loglevel=1 panic=-1 no_timer_check tsc=reliable"
+
+int kf_template_build(const struct kf_build_opts *opts, const char *path)
+{
+	uint64_t mem_size = opts->mem_size;
+	unsigned int timeout_ms = opts->timeout_ms ? opts->timeout_ms : 600000;
+	const struct kvm_host *host;
+	struct build_watch *w;
+	struct vm_state st;
+	struct vm vm;
+	uint8_t *mem;
+	int err;
+
+	if ((unsigned int)opts->kind >= KF_KIND_MAX || !opts->kernel ||
+	    (opts->kind != KF_KIND_TINY && !opts->initrd))
+		return kf_reject(-EINVAL, "template build: need a kind, a kernel and an initrd");
+	if (!mem_size)
+		mem_size = opts->kind == KF_KIND_TINY ? 4ULL << 20 : 256ULL << 20;
+	err = kvm_host_get(&host);
+	if (err)
+		return err;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	kf_decoder_init(&w->dec);
+	w->verbose = opts->verbose;
+	mem = mmap(NULL, mem_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		   -1, 0);
+	if (mem == MAP_FAILED) {
+		err = kf_fail(-errno, "template build: %llu MiB of guest memory",
+			      (unsigned long long)(mem_size >> 20));
+		goto free_watch;
+	}
+	err = vm_create(&vm, "template build", mem, mem_size);
+	if (err)
+		goto unmap;
+	vm.uart.tx = build_guest_tx;
+	vm.uart.tx_arg = w;
+	err = vm_set_cpuid(&vm, host->cpuid);
+	if (err)
+		goto destroy;
+	if (opts->kind == KF_KIND_TINY)
+		err = boot_flat(&vm, opts->kernel);
+	else
+		err = boot_pvh(&vm, opts->kernel, opts->initrd,
+			       opts->cmdline ? opts->cmdline : BUILD_CMDLINE);
+	if (err)
+		goto destroy;
+	err = vm_run(&vm, vm_now_ns() + timeout_ms * 1000000ull, build_ready, w);
+	if (err) {
+		int n = (int)w->log_len;
+
+		if (!opts->verbose)
+			fprintf(stderr, "--- guest console (last %d bytes) ---\n%.*s\n---\n", n, n,
+				w->log);
+		if (err == -ETIMEDOUT)
+			err = kf_reject(err, "template build: guest did not report READY within %u s",
+					timeout_ms / 1000);
+		else
+			err = kf_reject(err, "template build: guest did not report READY: %.400s",
+					kf_last_error());
+		goto destroy;
+	}
+	err = vm_complete_io(&vm);
+	if (err)
+		goto destroy;
+	err = state_save(&vm, host->cpuid, &st);
+	if (err)
+		goto destroy;
+	err = tplfile_write(path, opts->kind, mem, mem_size, &st);
+	state_free(&st);
+destroy:
+	vm_destroy(&vm);
+unmap:
+	munmap(mem, mem_size);
+free_watch:
+	free(w);
+	return err;
+}

@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+/* vm.c - creates and destroys a VM: memory slot, irqchip, PIT, vCPU. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "lib/error.h"
+#include "vmm/kvm.h"
+#include "vmm/vm.h"
+
+int vm_create(struct vm *vm, const char *name, uint8_t *mem, uint64_t mem_size)
+{
+	const struct kvm_host *host;
+	struct kvm_userspace_memory_region region = {
+		.slot = 0,
+		.guest_phys_addr = 0,
+		.memory_size = mem_size,
+		.userspace_addr = (uintptr_t)mem,
+	};
+	struct kvm_pit_config pit = { .flags = 0 };
+	__u64 idmap = VM_IDMAP_ADDR;
+	int err;
+
+	memset(vm, 0, sizeof(*vm));
+	snprintf(vm->name, sizeof(vm->name), "%s", name);
+	vm->fd = vm->vcpu_fd = -1;
+	uart_init(&vm->uart);
+	err = kvm_host_get(&host);
+	if (err)
+		return err;
+	if (mem_size == 0 || mem_size > VM_MEM_MAX || mem_size % VM_PAGE_SIZE)
+		return kf_reject(-EINVAL, "%s: guest memory size %llu", name,
+			       (unsigned long long)mem_size);
+
+	vm->fd = ioctl(host->fd, KVM_CREATE_VM, 0);
+	if (vm->fd < 0)
+		return kf_fail(-errno, "KVM_CREATE_VM for %s", name);
+	if (ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+		err = kf_fail(-errno, "KVM_SET_USER_MEMORY_REGION on %s", name);
+		goto close_vm;
+	}
+	vm->mem = mem;
+	vm->mem_size = mem_size;
+	/* Intel needs these below 4 GiB outside RAM; AMD ignores them. */
+	if (ioctl(vm->fd, KVM_SET_TSS_ADDR, VM_TSS_ADDR) < 0 ||
+	    ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0) {
+		err = kf_fail(-errno, "KVM_SET_TSS_ADDR on %s", name);
+		goto close_vm;
+	}
+	if (ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		err = kf_fail(-errno, "KVM_CREATE_IRQCHIP on %s", name);
+		goto close_vm;
+	}
+	if (ioctl(vm->fd, KVM_CREATE_PIT2, &pit) < 0) {
+		err = kf_fail(-errno, "KVM_CREATE_PIT2 on %s", name);
+		goto close_vm;
+	}
+	vm->vcpu_fd = ioctl(vm->fd, KVM_CREATE_VCPU, 0);
+	if (vm->vcpu_fd < 0) {
+		err = kf_fail(-errno, "KVM_CREATE_VCPU on %s", name);
+		goto close_vm;
+	}
+	vm->run_size = host->run_size;
+	vm->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       vm->vcpu_fd, 0);
+	if (vm->run == MAP_FAILED) {
+		vm->run = NULL;
+		err = kf_fail(-errno, "mmap kvm_run of %s", name);
+		goto close_vcpu;
+	}
+	return 0;
+
+close_vcpu:
+	close(vm->vcpu_fd);
+	vm->vcpu_fd = -1;
+close_vm:
+	close(vm->fd);
+	vm->fd = -1;
+	vm->mem = NULL;
+	return err;
+}
+
+/* Guest memory belongs to whoever passed it in; it is not unmapped here. */
+void vm_destroy(struct vm *vm)
+{
+	if (vm->run)
+		munmap(vm->run, vm->run_size);
+	if (vm->vcpu_fd >= 0)
+		close(vm->vcpu_fd);
+	if (vm->fd >= 0)
+		close(vm->fd);
+	uart_free(&vm->uart);
+	vm->run = NULL;
+	vm->vcpu_fd = vm->fd = -1;
+}
+
+int vm_set_cpuid(struct vm *vm, const struct kvm_cpuid2 *cpuid)
+{
+	if (ioctl(vm->vcpu_fd, KVM_SET_CPUID2, cpuid) < 0)
+		return kf_fail(-errno, "KVM_SET_CPUID2 on %s", vm->name);
+	return 0;
+}
+
+int vm_irq_line(struct vm *vm, int irq, int level)
+{
+	struct kvm_irq_level line = { .irq = irq, .level = level };
+
+	if (ioctl(vm->fd, KVM_IRQ_LINE, &line) < 0)
+		return kf_fail(-errno, "KVM_IRQ_LINE %d on %s", irq, vm->name);
+	return 0;
+}
+
+void *vm_gpa_ptr(struct vm *vm, gpa_t gpa, uint64_t len)
+{
+	if (gpa >= vm->mem_size || len > vm->mem_size - gpa)
+		return NULL;
+	return vm->mem + gpa;
+}
+
+int vm_complete_io(struct vm *vm)
+{
+	int ret;
+
+	vm->run->immediate_exit = 1;
+	ret = ioctl(vm->vcpu_fd, KVM_RUN, 0);
+	vm->run->immediate_exit = 0;
+	if (ret < 0 && errno != EINTR)
+		return kf_fail(-errno, "KVM_RUN (complete I/O) on %s", vm->name);
+	return 0;
+}
