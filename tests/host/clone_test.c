@@ -1,0 +1,425 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* clone_test.c - the clone machinery on this host's KVM, driven through libkfork with the tiny guest. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "kfork.h"
+#include "kselftest_harness.h"
+
+#define TINY_BIN	"build/tests/tiny.bin"
+#define PROBE_ADDR	0x200000	/* a page the tiny guest never touches by itself */
+
+static const char *tiny_image(void)
+{
+	const char *env = getenv("KFORK_TINY");
+
+	return env ? env : TINY_BIN;
+}
+
+/* Why a KVM test cannot run here, or NULL. */
+static const char *kvm_missing(void)
+{
+	if (access("/dev/kvm", R_OK | W_OK))
+		return "/dev/kvm not available";
+	if (access(tiny_image(), R_OK))
+		return "build/tests/tiny.bin not built (run make)";
+	return NULL;
+}
+
+static int build_tiny(const char *path)
+{
+	struct kf_build_opts opts = { .kind = KF_KIND_TINY, .kernel = tiny_image() };
+
+	return kf_template_build(&opts, path);
+}
+
+static int run(struct kf_clone *clone, const char *code, struct kf_exec_result *res)
+{
+	struct kf_exec_req req = {
+		.lang = KF_EXEC_SH, .code = code, .code_len = strlen(code), .timeout_ms = 60000,
+	};
+
+	return kf_exec(clone, &req, res);
+}
+
+/* Run code, expect exit 0, return a copy of stdout (caller frees). */
+static char *run_out(struct kf_clone *clone, const char *code)
+{
+	struct kf_exec_result res;
+	char *out;
+
+	if (run(clone, code, &res) || res.exit_code) {
+		fprintf(stderr, "# exec '%s': %s\n", code, kf_last_error());
+		kf_exec_result_free(&res);
+		return NULL;
+	}
+	out = strdup(res.out ? res.out : "");
+	kf_exec_result_free(&res);
+	return out;
+}
+
+FIXTURE(tmpl) {
+	char path[64];
+	struct kf_template *tmpl;
+	const char *skip;
+};
+
+FIXTURE_SETUP(tmpl)
+{
+	int err;
+
+	self->tmpl = NULL;
+	self->skip = kvm_missing();
+	snprintf(self->path, sizeof(self->path), "/tmp/kfork-clone-test-%d.tmpl", getpid());
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	err = build_tiny(self->path);
+	ASSERT_EQ(0, err) TH_LOG("kf_template_build: %s", kf_last_error());
+	err = kf_template_open(self->path, KF_BACKEND_USER, &self->tmpl);
+	ASSERT_EQ(0, err) TH_LOG("kf_template_open: %s", kf_last_error());
+}
+
+FIXTURE_TEARDOWN(tmpl)
+{
+	kf_template_close(self->tmpl);
+	unlink(self->path);
+}
+
+/* 6.1's harness runs the body after SKIP() in setup: bodies start with this. */
+#define NEED_KVM() do { if (self->skip) SKIP(return, "%s", self->skip); } while (0)
+
+static int corrupt_file(const char *src, const char *dst, off_t off, int truncate_to)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "cp %s %s", src, dst);
+	if (system(cmd))
+		return -1;
+	if (truncate_to >= 0)
+		return truncate(dst, truncate_to);
+	{
+		int fd = open(dst, O_RDWR);
+		unsigned char b;
+
+		if (fd < 0 || pread(fd, &b, 1, off) != 1)
+			return -1;
+		b ^= 0x5a;
+		if (pwrite(fd, &b, 1, off) != 1)
+			return -1;
+		return close(fd);
+	}
+}
+
+TEST_F(tmpl, refuses_missing_file)
+{
+	struct kf_template *t;
+
+	NEED_KVM();
+	ASSERT_EQ(-ENOENT, kf_template_open("/nonexistent/x.tmpl", KF_BACKEND_USER, &t));
+}
+
+TEST_F(tmpl, refuses_corrupt_page)
+{
+	struct kf_template *t;
+	struct stat st;
+	char bad[80];
+
+	NEED_KVM();
+	snprintf(bad, sizeof(bad), "%s.bad", self->path);
+	ASSERT_EQ(0, stat(self->path, &st));
+	ASSERT_EQ(0, corrupt_file(self->path, bad, st.st_size - 100, -1));
+	ASSERT_EQ(-EINVAL, kf_template_open(bad, KF_BACKEND_USER, &t));
+	EXPECT_NE(NULL, strstr(kf_last_error(), "checksum"));
+	unlink(bad);
+}
+
+TEST_F(tmpl, refuses_truncated)
+{
+	struct kf_template *t;
+	char bad[80];
+
+	NEED_KVM();
+	snprintf(bad, sizeof(bad), "%s.bad", self->path);
+	ASSERT_EQ(0, corrupt_file(self->path, bad, 0, 8192));
+	ASSERT_EQ(-EINVAL, kf_template_open(bad, KF_BACKEND_USER, &t));
+	EXPECT_NE(NULL, strstr(kf_last_error(), "truncated"));
+	unlink(bad);
+}
+
+TEST_F(tmpl, refuses_other_version)
+{
+	struct kf_template *t;
+	char bad[80];
+
+	NEED_KVM();
+	snprintf(bad, sizeof(bad), "%s.bad", self->path);
+	ASSERT_EQ(0, corrupt_file(self->path, bad, 8, -1));	/* version field */
+	ASSERT_EQ(-EINVAL, kf_template_open(bad, KF_BACKEND_USER, &t));
+	EXPECT_NE(NULL, strstr(kf_last_error(), "version"));
+	unlink(bad);
+}
+
+TEST_F(tmpl, refuses_bad_magic)
+{
+	struct kf_template *t;
+	char bad[80];
+
+	NEED_KVM();
+	snprintf(bad, sizeof(bad), "%s.bad", self->path);
+	ASSERT_EQ(0, corrupt_file(self->path, bad, 0, -1));
+	ASSERT_EQ(-EINVAL, kf_template_open(bad, KF_BACKEND_USER, &t));
+	EXPECT_NE(NULL, strstr(kf_last_error(), "not a kfork template"));
+	unlink(bad);
+}
+
+TEST_F(tmpl, rejects_bad_exec_request)
+{
+	struct kf_exec_req req = { .lang = 7, .code = "echo", .code_len = 4 };
+	struct kf_exec_result res;
+	struct kf_clone *clone;
+	static char big[70000];
+
+	NEED_KVM();
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &clone));
+	EXPECT_EQ(-EINVAL, kf_exec(clone, &req, &res));
+	req.lang = KF_EXEC_SH;
+	memset(big, 'x', sizeof(big));
+	req.code = big;
+	req.code_len = sizeof(big);
+	EXPECT_EQ(-E2BIG, kf_exec(clone, &req, &res));
+	/* The clone still works after refused requests. */
+	EXPECT_EQ(0, run(clone, "echo ok", &res));
+	EXPECT_STREQ("ok\n", res.out);
+	kf_exec_result_free(&res);
+	kf_destroy(clone);
+}
+
+TEST_F(tmpl, exit_code_and_streams)
+{
+	struct kf_exec_result res;
+	struct kf_clone *clone;
+
+	NEED_KVM();
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &clone));
+	ASSERT_EQ(0, run(clone, "exit 3", &res));
+	EXPECT_EQ(3, res.exit_code);
+	kf_exec_result_free(&res);
+	ASSERT_EQ(0, run(clone, "err to-stderr", &res));
+	EXPECT_EQ(0, res.exit_code);
+	EXPECT_EQ(0, res.out_len);
+	EXPECT_STREQ("to-stderr\n", res.err);
+	EXPECT_GT(res.exits, 0);
+	kf_exec_result_free(&res);
+	kf_destroy(clone);
+}
+
+TEST_F(tmpl, stdin_reaches_guest)
+{
+	struct kf_exec_req req = {
+		.lang = KF_EXEC_SH, .code = "cat", .code_len = 3,
+		.stdin_data = "line one\nline two\n", .stdin_len = 18, .timeout_ms = 60000,
+	};
+	struct kf_exec_result res;
+	struct kf_clone *clone;
+
+	NEED_KVM();
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &clone));
+	ASSERT_EQ(0, kf_exec(clone, &req, &res));
+	EXPECT_STREQ("line one\nline two\n", res.out);
+	kf_exec_result_free(&res);
+	kf_destroy(clone);
+}
+
+TEST_F(tmpl, large_output_intact)
+{
+	struct kf_exec_result res;
+	struct kf_clone *clone;
+	size_t n = 65536, bad = n;
+
+	NEED_KVM();
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &clone));
+	ASSERT_EQ(0, run(clone, "out 65536", &res));
+	ASSERT_EQ(n, res.out_len);
+	for (size_t i = 0; i < n && bad == n; i++)
+		if (res.out[i] != 'a' + (char)(i % 26))
+			bad = i;
+	EXPECT_EQ(n, bad) TH_LOG("first differing byte at %zu", bad);
+	kf_exec_result_free(&res);
+	kf_destroy(clone);
+}
+
+TEST_F(tmpl, timeout_stops_and_reset_recovers)
+{
+	struct kf_exec_req req = { .lang = KF_EXEC_SH, .code = "spin", .code_len = 4,
+				   .timeout_ms = 300 };
+	struct kf_exec_result res;
+	struct kf_clone *clone;
+
+	NEED_KVM();
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &clone));
+	ASSERT_EQ(-ETIMEDOUT, kf_exec(clone, &req, &res));
+	EXPECT_EQ(1, res.timed_out);
+	EXPECT_LT(res.exec_ns, 5000000000ull);
+	kf_exec_result_free(&res);
+	/* A timed-out clone is refused until reset. */
+	EXPECT_EQ(-EBUSY, run(clone, "echo x", &res));
+	ASSERT_EQ(0, kf_reset(clone));
+	ASSERT_EQ(0, run(clone, "echo back", &res));
+	EXPECT_STREQ("back\n", res.out);
+	kf_exec_result_free(&res);
+	kf_destroy(clone);
+}
+
+TEST_F(tmpl, write_in_one_clone_invisible_to_others)
+{
+	struct kf_clone *a, *b;
+	char *out;
+
+	NEED_KVM();
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &a));
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &b));
+	free(run_out(a, "poke 200000 deadbeef"));
+	out = run_out(a, "peek 200000");
+	ASSERT_NE(NULL, out);
+	EXPECT_STREQ("efbeadde\n", out);	/* little-endian bytes */
+	free(out);
+	out = run_out(b, "peek 200000");
+	ASSERT_NE(NULL, out);
+	EXPECT_STREQ("00000000\n", out);
+	free(out);
+	kf_destroy(a);
+	kf_destroy(b);
+}
+
+/* CRC of the template's guest memory as every new clone sees it before running. */
+static uint32_t template_crc(struct kf_template *tmpl)
+{
+	uint64_t size = kf_template_mem_size(tmpl);
+	struct kf_clone *clone;
+	uint32_t crc = 0;
+	static char buf[65536];
+
+	if (kf_spawn(tmpl, &clone))
+		return 0;
+	for (uint64_t off = 0; off < size; off += sizeof(buf)) {
+		if (kf_clone_read_mem(clone, off, buf, sizeof(buf)))
+			return 0;
+		crc = crc32(crc, (const void *)buf, sizeof(buf));
+	}
+	kf_destroy(clone);
+	return crc;
+}
+
+TEST_F(tmpl, template_unchanged_after_100_clones)
+{
+	uint32_t before, after;
+
+	NEED_KVM();
+	before = template_crc(self->tmpl);
+	ASSERT_NE(0, before);
+	for (int i = 0; i < 100; i++) {
+		struct kf_clone *clone;
+		char code[64];
+
+		ASSERT_EQ(0, kf_spawn(self->tmpl, &clone));
+		snprintf(code, sizeof(code), "poke %x %x", PROBE_ADDR + 4 * i, 0x1000 + i);
+		free(run_out(clone, code));
+		free(run_out(clone, "dirty 8"));
+		kf_destroy(clone);
+	}
+	after = template_crc(self->tmpl);
+	EXPECT_EQ(before, after);
+}
+
+TEST_F(tmpl, seeds_differ_between_clones)
+{
+	struct kf_clone *a, *b;
+	char *sa, *sb;
+
+	NEED_KVM();
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &a));
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &b));
+	sa = run_out(a, "seed");
+	sb = run_out(b, "seed");
+	ASSERT_NE(NULL, sa);
+	ASSERT_NE(NULL, sb);
+	EXPECT_EQ(65, strlen(sa));
+	EXPECT_STRNE(sa, sb);
+	EXPECT_NE(kf_clone_id(a), kf_clone_id(b));
+	free(sa);
+	free(sb);
+	kf_destroy(a);
+	kf_destroy(b);
+}
+
+TEST_F(tmpl, wall_clock_is_hosts)
+{
+	struct kf_clone *clone;
+	char *out;
+	long guest;
+
+	NEED_KVM();
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &clone));
+	out = run_out(clone, "clock");
+	ASSERT_NE(NULL, out);
+	guest = atol(out);
+	EXPECT_LE(labs(guest - (long)time(NULL)), 1);
+	free(out);
+	kf_destroy(clone);
+}
+
+TEST_F(tmpl, reset_restores_dirtied_memory)
+{
+	struct kf_clone *clone;
+	char *out, *seed1, *seed2;
+
+	NEED_KVM();
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &clone));
+	seed1 = run_out(clone, "seed");
+	free(run_out(clone, "poke 200000 12345678"));
+	free(run_out(clone, "dirty 256"));
+	ASSERT_EQ(0, kf_reset(clone));
+	out = run_out(clone, "peek 200000");
+	ASSERT_NE(NULL, out);
+	EXPECT_STREQ("00000000\n", out);
+	free(out);
+	out = run_out(clone, "peek 100000");	/* first page "dirty" wrote */
+	ASSERT_NE(NULL, out);
+	EXPECT_STREQ("00000000\n", out);
+	free(out);
+	/* A reset clone is a new sandbox: fresh seed. */
+	seed2 = run_out(clone, "seed");
+	ASSERT_NE(NULL, seed1);
+	ASSERT_NE(NULL, seed2);
+	EXPECT_STRNE(seed1, seed2);
+	free(seed1);
+	free(seed2);
+	kf_destroy(clone);
+}
+
+TEST_F(tmpl, many_clones_alive_at_once)
+{
+	struct kf_clone *clones[32];
+	char want[32], *out;
+
+	NEED_KVM();
+	for (int i = 0; i < 32; i++)
+		ASSERT_EQ(0, kf_spawn(self->tmpl, &clones[i])) TH_LOG("%s", kf_last_error());
+	for (int i = 0; i < 32; i++) {
+		out = run_out(clones[i], "id");
+		ASSERT_NE(NULL, out);
+		snprintf(want, sizeof(want), "%llu\n", (unsigned long long)kf_clone_id(clones[i]));
+		EXPECT_STREQ(want, out);
+		free(out);
+	}
+	for (int i = 0; i < 32; i++)
+		kf_destroy(clones[i]);
+}
+
+TEST_HARNESS_MAIN
