@@ -7,6 +7,7 @@
 
 #include "lib/error.h"
 #include "lib/internal.h"
+#include "lib/probes.h"
 #include "vmm/run.h"
 
 static int clone_map_memory(struct kf_clone *clone)
@@ -50,6 +51,7 @@ int kf_spawn(struct kf_template *tmpl, struct kf_clone **out)
 	}
 	clone->tmpl = tmpl;
 	clone->id = atomic_fetch_add(&tmpl->next_id, 1);
+	KF_PROBE1(spawn_start, clone->id);
 	snprintf(name, sizeof(name), "clone %llu", (unsigned long long)clone->id);
 	err = clone_map_memory(clone);
 	if (err)
@@ -59,14 +61,17 @@ int kf_spawn(struct kf_template *tmpl, struct kf_clone **out)
 		goto unmap;
 	clone->vm.uart.tx = exec_guest_tx;
 	clone->vm.uart.tx_arg = clone;
+	KF_PROBE1(spawn_vm, clone->id);
 	err = state_restore(&clone->vm, &tmpl->state, 0);
 	if (err)
 		goto destroy_vm;
+	KF_PROBE1(spawn_restored, clone->id);
 	err = clone_arm(clone);
 	if (err)
 		goto destroy_vm;
 	atomic_fetch_add(&tmpl->refs, 1);
 	clone->spawn_ns = vm_now_ns() - t0;
+	KF_PROBE2(spawn_done, clone->id, clone->spawn_ns);
 	*out = clone;
 	return 0;
 
@@ -86,6 +91,7 @@ int kf_reset(struct kf_clone *clone)
 	uint64_t t0 = vm_now_ns();
 	int err;
 
+	KF_PROBE1(reset_start, clone->id);
 	/* A half-done PIO would otherwise complete into the restored registers. */
 	err = vm_complete_io(&clone->vm);
 	if (err)
@@ -101,6 +107,7 @@ int kf_reset(struct kf_clone *clone)
 	if (err)
 		return err;
 	clone->spawn_ns = vm_now_ns() - t0;
+	KF_PROBE2(reset_done, clone->id, clone->spawn_ns);
 	return 0;
 }
 

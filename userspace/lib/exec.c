@@ -8,6 +8,7 @@
 
 #include "lib/error.h"
 #include "lib/internal.h"
+#include "lib/probes.h"
 #include "vmm/run.h"
 
 _Static_assert((int)KF_EXEC_SH == (int)KF_LANG_SH && (int)KF_EXEC_PYTHON == (int)KF_LANG_PYTHON,
@@ -173,8 +174,10 @@ void exec_guest_tx(void *arg, uint8_t byte)
 	struct exec_session *s = clone->session;
 	size_t used;
 
-	if (s && !s->res->first_byte_ns)
+	if (s && !s->res->first_byte_ns) {
 		s->res->first_byte_ns = vm_now_ns() - s->t0;
+		KF_PROBE1(exec_first_byte, clone->id);
+	}
 	if (kf_decoder_feed(clone->dec, &byte, 1, &used) == KF_DEC_FRAME)
 		exec_on_frame(clone, clone->dec->type, kf_decoder_payload(clone->dec),
 			      clone->dec->len);
@@ -238,6 +241,7 @@ int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exe
 	if (err)
 		return kf_fail(err, "exec on clone %llu: queueing the request",
 			       (unsigned long long)clone->id);
+	KF_PROBE1(exec_start, clone->id);
 	if (req->timeout_ms)
 		deadline = s.t0 + req->timeout_ms * 1000000ull;
 	clone->session = &s;
@@ -249,6 +253,8 @@ int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exe
 	}
 	clone->session = NULL;
 	res->exec_ns = vm_now_ns() - s.t0;
+	KF_PROBE4(exec_done, clone->id, res->exec_ns, res->exits,
+		  err ? err : (s.err ? s.err : res->exit_code));
 	if (err == -ETIMEDOUT) {
 		res->timed_out = 1;
 		clone->needs_reset = 1;
