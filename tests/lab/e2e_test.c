@@ -1,0 +1,293 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* e2e_test.c - Linux guests end to end in the lab: build, freeze, clone, exec over serial. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kfork.h"
+#include "kselftest_harness.h"
+
+/*
+ * Templates are built once per lab boot into /tmp (a fresh tmpfs each boot),
+ * under a lock, by whichever test needs them first.
+ */
+static const char *lab_template(enum kf_template_kind kind, const char **skip)
+{
+	static char path[64];
+	char initrd[128];
+	struct kf_build_opts opts = { .kind = kind, .kernel = "build/guest/vmlinux",
+				      .initrd = initrd };
+	int lock, err = 0;
+
+	*skip = NULL;
+	if (access("/dev/kvm", R_OK | W_OK)) {
+		*skip = "/dev/kvm not available (run under `make lab` or on a host with KVM)";
+		return NULL;
+	}
+	snprintf(initrd, sizeof(initrd), "build/guest/%s.cpio.gz", kf_kind_name(kind));
+	if (access(opts.kernel, R_OK) || access(initrd, R_OK)) {
+		*skip = "guest kernel or initramfs not built (run make)";
+		return NULL;
+	}
+	snprintf(path, sizeof(path), "/tmp/kfork-e2e-%s.tmpl", kf_kind_name(kind));
+	lock = open("/tmp/kfork-e2e.lock", O_CREAT | O_RDWR, 0600);
+	flock(lock, LOCK_EX);
+	if (access(path, R_OK))
+		err = kf_template_build(&opts, path);
+	close(lock);
+	if (err) {
+		fprintf(stderr, "# kf_template_build %s: %s\n", kf_kind_name(kind), kf_last_error());
+		return NULL;
+	}
+	return path;
+}
+
+FIXTURE(guest) {
+	struct kf_template *tmpl;
+	struct kf_clone *clone;
+	const char *skip;
+};
+
+FIXTURE_VARIANT(guest) {
+	enum kf_template_kind kind;
+};
+
+FIXTURE_VARIANT_ADD(guest, minimal) { .kind = KF_KIND_MINIMAL };
+FIXTURE_VARIANT_ADD(guest, python) { .kind = KF_KIND_PYTHON };
+
+FIXTURE_SETUP(guest)
+{
+	const char *path = lab_template(variant->kind, &self->skip);
+
+	self->tmpl = NULL;
+	self->clone = NULL;
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_NE(NULL, path);
+	ASSERT_EQ(0, kf_template_open(path, KF_BACKEND_USER, &self->tmpl))
+		TH_LOG("%s", kf_last_error());
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &self->clone)) TH_LOG("%s", kf_last_error());
+}
+
+FIXTURE_TEARDOWN(guest)
+{
+	kf_destroy(self->clone);
+	kf_template_close(self->tmpl);
+}
+
+#define NEED_GUEST() do { if (self->skip) SKIP(return, "%s", self->skip); } while (0)
+
+static int exec_lang(struct kf_clone *clone, enum kf_exec_lang lang, const char *code,
+		     const char *in, unsigned int timeout_ms, struct kf_exec_result *res)
+{
+	struct kf_exec_req req = {
+		.lang = lang, .code = code, .code_len = strlen(code),
+		.stdin_data = in, .stdin_len = in ? strlen(in) : 0,
+		.timeout_ms = timeout_ms ? timeout_ms : 120000,
+	};
+	int err = kf_exec(clone, &req, res);
+
+	if (err)
+		fprintf(stderr, "# exec '%.60s': %s\n", code, kf_last_error());
+	return err;
+}
+
+static int sh(struct kf_clone *clone, const char *code, struct kf_exec_result *res)
+{
+	return exec_lang(clone, KF_EXEC_SH, code, NULL, 0, res);
+}
+
+TEST_F(guest, echo_hi)
+{
+	struct kf_exec_result res;
+
+	NEED_GUEST();
+	ASSERT_EQ(0, sh(self->clone, "echo hi", &res));
+	EXPECT_EQ(0, res.exit_code);
+	EXPECT_STREQ("hi\n", res.out);
+	EXPECT_EQ(0, res.err_len);
+	kf_exec_result_free(&res);
+}
+
+TEST_F(guest, exit_status)
+{
+	struct kf_exec_result res;
+
+	NEED_GUEST();
+	ASSERT_EQ(0, sh(self->clone, "exit 3", &res));
+	EXPECT_EQ(3, res.exit_code);
+	kf_exec_result_free(&res);
+	ASSERT_EQ(0, sh(self->clone, "kill -9 $$", &res));
+	EXPECT_EQ(9, res.signal);
+	kf_exec_result_free(&res);
+}
+
+TEST_F(guest, stderr_apart)
+{
+	struct kf_exec_result res;
+
+	NEED_GUEST();
+	ASSERT_EQ(0, sh(self->clone, "echo to-out; echo to-err >&2; echo more-out", &res));
+	EXPECT_STREQ("to-out\nmore-out\n", res.out);
+	EXPECT_STREQ("to-err\n", res.err);
+	kf_exec_result_free(&res);
+}
+
+TEST_F(guest, multi_line_and_stdin)
+{
+	struct kf_exec_result res;
+
+	NEED_GUEST();
+	ASSERT_EQ(0, exec_lang(self->clone, KF_EXEC_SH,
+			       "n=0\nwhile read line; do\n  n=$((n+1))\ndone\necho \"lines=$n\"\n",
+			       "a\nb\nc\n", 0, &res));
+	EXPECT_STREQ("lines=3\n", res.out);
+	kf_exec_result_free(&res);
+}
+
+TEST_F(guest, one_mib_output_intact)
+{
+	struct kf_exec_result res;
+	size_t bad = 0;
+	const size_t n = 1 << 20;
+
+	NEED_GUEST();
+	/* 1 MiB of "0123456789abcdef" repeated. */
+	ASSERT_EQ(0, exec_lang(self->clone, KF_EXEC_SH,
+			       "i=0; s=0123456789abcdef; while [ $i -lt 6 ]; do s=$s$s; i=$((i+1)); done;"
+			       " j=0; while [ $j -lt 1024 ]; do printf %s $s; j=$((j+1)); done",
+			       NULL, 600000, &res));
+	ASSERT_EQ(n, res.out_len);
+	for (size_t i = 0; i < n; i++)
+		bad += res.out[i] != "0123456789abcdef"[i % 16];
+	EXPECT_EQ(0, bad);
+	kf_exec_result_free(&res);
+}
+
+TEST_F(guest, timeout_reported)
+{
+	struct kf_exec_result res;
+
+	NEED_GUEST();
+	EXPECT_EQ(-ETIMEDOUT, exec_lang(self->clone, KF_EXEC_SH, "while :; do :; done", NULL,
+					2000, &res));
+	EXPECT_EQ(1, res.timed_out);
+	kf_exec_result_free(&res);
+	ASSERT_EQ(0, kf_reset(self->clone)) TH_LOG("%s", kf_last_error());
+	ASSERT_EQ(0, sh(self->clone, "echo alive", &res));
+	EXPECT_STREQ("alive\n", res.out);
+	kf_exec_result_free(&res);
+}
+
+TEST_F(guest, timers_run_after_restore)
+{
+	struct kf_exec_result res;
+
+	NEED_GUEST();
+	ASSERT_EQ(0, sh(self->clone, "sleep 0.3; echo slept", &res));
+	EXPECT_STREQ("slept\n", res.out);
+	EXPECT_GE(res.exec_ns, 300000000ull);
+	kf_exec_result_free(&res);
+}
+
+TEST_F(guest, urandom_differs_between_clones)
+{
+	struct kf_exec_result a, b;
+	struct kf_clone *other;
+
+	NEED_GUEST();
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &other));
+	ASSERT_EQ(0, sh(self->clone, "head -c 16 /dev/urandom | od -An -tx1", &a));
+	ASSERT_EQ(0, sh(other, "head -c 16 /dev/urandom | od -An -tx1", &b));
+	ASSERT_GT(a.out_len, 32);
+	EXPECT_STRNE(a.out, b.out);
+	kf_exec_result_free(&a);
+	kf_exec_result_free(&b);
+	kf_destroy(other);
+}
+
+TEST_F(guest, wall_clock_is_hosts)
+{
+	struct kf_exec_result res;
+
+	NEED_GUEST();
+	ASSERT_EQ(0, sh(self->clone, "date +%s", &res));
+	EXPECT_LE(labs(atol(res.out) - (long)time(NULL)), 1);
+	kf_exec_result_free(&res);
+}
+
+TEST_F(guest, clones_isolated)
+{
+	struct kf_exec_result res;
+	struct kf_clone *other;
+
+	NEED_GUEST();
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &other));
+	ASSERT_EQ(0, sh(self->clone, "echo secret > /tmp/f; cat /tmp/f", &res));
+	EXPECT_STREQ("secret\n", res.out);
+	kf_exec_result_free(&res);
+	ASSERT_EQ(0, sh(other, "cat /tmp/f", &res));
+	EXPECT_NE(0, res.exit_code);
+	EXPECT_EQ(0, res.out_len);
+	kf_exec_result_free(&res);
+	kf_destroy(other);
+	/* and reset forgets it */
+	ASSERT_EQ(0, kf_reset(self->clone));
+	ASSERT_EQ(0, sh(self->clone, "cat /tmp/f", &res));
+	EXPECT_NE(0, res.exit_code);
+	kf_exec_result_free(&res);
+}
+
+TEST_F(guest, python_print)
+{
+	struct kf_exec_result res;
+
+	NEED_GUEST();
+	if (variant->kind != KF_KIND_PYTHON)
+		SKIP(return, "python template only");
+	ASSERT_EQ(0, exec_lang(self->clone, KF_EXEC_PYTHON, "print(1+1)", NULL, 0, &res));
+	EXPECT_EQ(0, res.exit_code);
+	EXPECT_STREQ("2\n", res.out);
+	kf_exec_result_free(&res);
+}
+
+TEST_F(guest, python_exit_and_traceback)
+{
+	struct kf_exec_result res;
+
+	NEED_GUEST();
+	if (variant->kind != KF_KIND_PYTHON)
+		SKIP(return, "python template only");
+	ASSERT_EQ(0, exec_lang(self->clone, KF_EXEC_PYTHON, "import sys; sys.exit(3)", NULL, 0,
+			       &res));
+	EXPECT_EQ(3, res.exit_code);
+	kf_exec_result_free(&res);
+	ASSERT_EQ(0, exec_lang(self->clone, KF_EXEC_PYTHON,
+			       "def f(x):\n    return 1 / x\n\nprint('before')\nf(0)\n", NULL, 0,
+			       &res));
+	EXPECT_EQ(1, res.exit_code);
+	EXPECT_STREQ("before\n", res.out);
+	EXPECT_NE(NULL, strstr(res.err ? res.err : "", "ZeroDivisionError"));
+	EXPECT_NE(NULL, strstr(res.err ? res.err : "", "Traceback"));
+	kf_exec_result_free(&res);
+}
+
+TEST_F(guest, python_stdin_and_multiline)
+{
+	struct kf_exec_result res;
+
+	NEED_GUEST();
+	if (variant->kind != KF_KIND_PYTHON)
+		SKIP(return, "python template only");
+	ASSERT_EQ(0, exec_lang(self->clone, KF_EXEC_PYTHON,
+			       "import sys\ntotal = 0\nfor line in sys.stdin:\n    total += int(line)\nprint(total)\n",
+			       "1\n2\n39\n", 0, &res));
+	EXPECT_STREQ("42\n", res.out);
+	kf_exec_result_free(&res);
+}
+
+TEST_HARNESS_MAIN
