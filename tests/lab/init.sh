@@ -1,0 +1,157 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0-only
+# init.sh - /init of the lab VM: load KVM and 9p, mount the host and the tree, run CMD, report its status.
+#
+# Runs as PID 1 under busybox ash. The host passes kfork_lab.{nonce,tree,cmd,hostcache,verbose}
+# on the kernel command line (dotted names so the kernel neither puts them in our
+# environment nor hands them to a module). Two lines are for the host only and carry
+# the per-run nonce so nothing CMD prints can fake them:
+#   KFORK-LAB-FATAL-<nonce>: <what failed>   the lab could not be set up; powered off
+#   KFORK-LAB-START-<nonce>                  the lab is up: what follows is for the user
+#   KFORK-LAB-EXIT-<nonce>=<status>          CMD ran and exited with <status>
+# Everything else on the console is CMD's own output, passed through untouched.
+
+PATH=/bin:/sbin:/usr/bin:/usr/sbin
+export PATH
+MODDIR=/lib/modules/lab
+KVM_MODULES="irqbypass kvm ccp kvm-amd"
+P9_MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci 9pnet 9pnet_virtio netfs fscache 9p"
+P9_OPTS="trans=virtio,version=9p2000.L,cache=loose,msize=512000"
+
+NONCE=unset
+TREE=
+CMDFILE=
+HOSTCACHE=
+VERBOSE=0
+
+lab_fatal()
+{
+	echo "KFORK-LAB-FATAL-$NONCE: $*"
+	sync
+	poweroff -f
+	sleep 60
+}
+
+lab_say()
+{
+	[ "$VERBOSE" = 1 ] && echo "lab: $* (at $(cut -d' ' -f1 /proc/uptime) s)"
+	return 0
+}
+
+lab_mount_basics()
+{
+	/bin/busybox mkdir -p /proc /sys /dev /bin /sbin /usr/bin /usr/sbin
+	/bin/busybox --install -s
+	mount -t proc proc /proc
+	mount -t sysfs sysfs /sys
+	mount -t devtmpfs devtmpfs /dev
+	# CMD's bytes reach the host as written: no \n -> \r\n on the console.
+	stty -onlcr </dev/console 2>/dev/null
+}
+
+lab_parse_cmdline()
+{
+	for word in $(cat /proc/cmdline); do
+		case "$word" in
+		kfork_lab.nonce=*) NONCE=${word#*=} ;;
+		kfork_lab.tree=*) TREE=${word#*=} ;;
+		kfork_lab.cmd=*) CMDFILE=${word#*=} ;;
+		kfork_lab.hostcache=*) HOSTCACHE=${word#*=} ;;
+		kfork_lab.verbose=*) VERBOSE=${word#*=} ;;
+		esac
+	done
+	[ "$NONCE" != unset ] || lab_fatal "no kfork_lab.nonce on the kernel command line (boot the lab with tests/lab/lab.sh)"
+	[ -n "$TREE" ] || lab_fatal "no kfork_lab.tree on the kernel command line"
+	[ -n "$CMDFILE" ] || lab_fatal "no kfork_lab.cmd on the kernel command line"
+}
+
+lab_insmod()
+{
+	mod=$1
+	err=$(insmod "$MODDIR/$mod.ko" 2>&1) || lab_fatal "insmod $mod.ko failed: $err"
+}
+
+lab_load_kvm()
+{
+	grep -qw svm /proc/cpuinfo || lab_fatal "lab CPU has no svm flag (QEMU needs -cpu ...,+svm)"
+	for mod in $KVM_MODULES; do
+		lab_insmod "$mod"
+	done
+	[ -c /dev/kvm ] || lab_fatal "/dev/kvm missing in lab after insmod kvm-amd"
+	lab_say "kvm-amd loaded"
+}
+
+lab_mount_host()
+{
+	for mod in $P9_MODULES; do
+		lab_insmod "$mod"
+	done
+	mkdir -p /host
+	err=$(mount -t 9p -o "ro,$P9_OPTS" hostroot /host 2>&1) ||
+		lab_fatal "mount 9p hostroot (host /) on /host failed: $err"
+	[ -d "/host$TREE" ] || lab_fatal "work tree $TREE not found in the host root"
+	err=$(mount -t 9p -o "$P9_OPTS" kforktree "/host$TREE" 2>&1) ||
+		lab_fatal "mount 9p kforktree ($TREE) on /host$TREE failed: $err"
+	mount -t tmpfs -o mode=1777 tmpfs /host/tmp || lab_fatal "mount tmpfs on /host/tmp failed"
+	mount -t tmpfs -o mode=755 tmpfs /host/run || lab_fatal "mount tmpfs on /host/run failed"
+	for dir in proc sys dev; do
+		mount -o bind "/$dir" "/host/$dir" || lab_fatal "bind mount /$dir on /host/$dir failed"
+	done
+	mkdir -p /dev/pts /dev/shm
+	mount -t devpts -o newinstance,ptmxmode=0666 devpts /host/dev/pts || lab_fatal "mount devpts failed"
+	mount -t tmpfs -o mode=1777 tmpfs /host/dev/shm || lab_fatal "mount tmpfs on /host/dev/shm failed"
+	mount -t tracefs tracefs /host/sys/kernel/tracing || lab_fatal "mount tracefs on /sys/kernel/tracing failed"
+	mount -t bpf bpf /host/sys/fs/bpf || lab_fatal "mount bpffs on /sys/fs/bpf failed"
+	lab_say "host root and $TREE mounted"
+}
+
+# Loads the tree's kfork.ko if one was built. A failure is reported, not fatal:
+# CMD learns it from KFORK_KMOD and the test runner counts it as a failure.
+lab_load_kfork()
+{
+	KFORK_KMOD=absent
+	for ko in build/kmod/kfork.ko kmod/kfork.ko; do
+		[ -f "/host$TREE/$ko" ] || continue
+		if err=$(insmod "/host$TREE/$ko" 2>&1); then
+			echo "lab: insmod $ko: loaded"
+			KFORK_KMOD="loaded:$ko"
+		else
+			echo "lab: insmod $ko FAILED: $err"
+			dmesg | tail -n 5 | sed 's/^/lab: dmesg: /'
+			KFORK_KMOD="failed:$ko"
+		fi
+		return
+	done
+}
+
+lab_run_cmd()
+{
+	[ -f "/host$TREE/$CMDFILE" ] || lab_fatal "command file $TREE/$CMDFILE not found"
+	lab_say "running CMD"
+	# KFORK_CACHE: writable and kept across boots, inside the tree (make clean drops it);
+	# the host's own cache stays readable, read-only, at KFORK_HOST_CACHE.
+	mkdir -p "/host$TREE/build/lab/cache"
+	chroot /host /usr/bin/env -i \
+		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+		HOME=/tmp TMPDIR=/tmp TERM=dumb LANG=C.UTF-8 \
+		KFORK_LAB=1 KFORK_CACHE="$TREE/build/lab/cache" KFORK_HOST_CACHE="$HOSTCACHE" \
+		KFORK_KMOD="$KFORK_KMOD" \
+		/bin/sh -c 'cd "$1" && exec /bin/sh "$2"' lab-cmd "$TREE" "$CMDFILE" </dev/null
+	status=$?
+	lab_say "CMD exited $status"
+	# The tree is mounted cache=loose: flush CMD's writes to the host before power-off.
+	sync
+	umount "/host$TREE" 2>/dev/null
+	echo "KFORK-LAB-EXIT-$NONCE=$status"
+}
+
+lab_mount_basics
+lab_parse_cmdline
+lab_say "kernel $(uname -r) up"
+lab_load_kvm
+lab_mount_host
+echo "KFORK-LAB-START-$NONCE"
+lab_load_kfork
+lab_run_cmd
+poweroff -f
+sleep 60

@@ -1,0 +1,166 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# lab-prepare.sh - builds the lab's cached kernel, modules and initramfs (sourced by lab.sh).
+#
+# Cache layout, one directory per kernel release, never half written:
+#   $KFORK_CACHE/lab/$KVER/vmlinux            uncompressed kernel, booted through PVH
+#   $KFORK_CACHE/lab/$KVER/modules/*.ko       KVM + 9p modules, exactly as Debian ships them
+#   $KFORK_CACHE/lab/$KVER/lab-<key>.cpio.gz  busybox + modules + init.sh; <key> hashes its inputs
+# A flock on $KFORK_CACHE/lab/.lock serialises preparers; everything is built in a
+# temporary name and renamed into place, so a killed run leaves no partial cache.
+
+LAB_MODULES=(irqbypass kvm ccp kvm-amd
+	virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
+	9pnet 9pnet_virtio netfs fscache 9p)
+
+lab_die()
+{
+	echo "lab: $*" >&2
+	exit 125
+}
+
+lab_note()
+{
+	echo "lab: $*" >&2
+}
+
+# The lab boots the kernel release the installed linux-headers-amd64 is for,
+# so modules built against those headers load there. LAB_KVER overrides.
+lab_kver()
+{
+	local dep dirs
+
+	if [[ -n "${LAB_KVER:-}" ]]; then
+		echo "$LAB_KVER"
+		return
+	fi
+	dep=$(dpkg-query -W -f='${Depends}' linux-headers-amd64 2>/dev/null || true)
+	if [[ "$dep" =~ linux-headers-([0-9][^ ,]*-amd64) ]]; then
+		echo "${BASH_REMATCH[1]}"
+		return
+	fi
+	dirs=(/usr/src/linux-headers-*-amd64)
+	[[ -d "${dirs[-1]}" ]] ||
+		lab_die "cannot tell the lab kernel release: install linux-headers-amd64 (apt-get install linux-headers-amd64) or set LAB_KVER"
+	echo "${dirs[-1]#/usr/src/linux-headers-}"
+}
+
+lab_fetch_image_deb()
+{
+	local kver=$1 dir=$2 pkg
+
+	for pkg in "linux-image-$kver" "linux-image-$kver-unsigned"; do
+		if (cd "$dir" && apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null 2>&1); then
+			ls "$dir"/*.deb
+			return
+		fi
+	done
+	lab_die "apt-get download linux-image-$kver failed: run 'apt-get update' and check that the package exists in the archive"
+}
+
+# vmlinuz is a bzImage whose payload is one xz stream; PVH boots its ELF directly,
+# skipping the decompressor, which is slow under TCG.
+lab_extract_vmlinux()
+{
+	local vmlinuz=$1 out=$2 off
+
+	off=$(LC_ALL=C grep -abo $'\xfd7zXZ\x00' "$vmlinuz" | head -n 1 | cut -d: -f1)
+	[[ -n "$off" ]] || lab_die "no xz stream in $vmlinuz: the kernel is not xz-compressed, lab.sh cannot unpack it"
+	# xz stops after its stream, so tail may die of SIGPIPE: only xz's status counts.
+	{ tail -c +$((off + 1)) "$vmlinuz" || true; } | xz -dc --single-stream >"$out" ||
+		lab_die "xz -dc of the payload of $vmlinuz failed"
+	[[ "$(head -c 4 "$out" | od -An -c | tr -d ' ')" == '177ELF' ]] ||
+		lab_die "payload of $vmlinuz is not an ELF vmlinux"
+}
+
+# Copies each module as shipped; a .ko.xz is unpacked (the signature is inside).
+lab_copy_modules()
+{
+	local root=$1 kver=$2 out=$3 mod found
+
+	mkdir -p "$out"
+	for mod in "${LAB_MODULES[@]}"; do
+		mapfile -t found < <(find "$root/lib/modules/$kver/kernel" \
+			\( -name "$mod.ko" -o -name "$mod.ko.xz" \) 2>/dev/null)
+		[[ ${#found[@]} -eq 1 ]] ||
+			lab_die "expected one $mod.ko in linux-image-$kver, found ${#found[@]}: is $mod built in or renamed in this kernel?"
+		case "${found[0]}" in
+		*.ko.xz) xz -dc "${found[0]}" >"$out/$mod.ko" ;;
+		*.ko) cp "${found[0]}" "$out/$mod.ko" ;;
+		esac
+	done
+}
+
+lab_build_kernel_dir()
+{
+	local kver=$1 dest=$2 tmp deb
+
+	tmp=$(mktemp -d "$KFORK_CACHE/lab/.tmp-$kver.XXXXXX")
+	lab_note "fetching linux-image-$kver (vmlinux + ${#LAB_MODULES[@]} modules) into $dest"
+	mkdir -p "$tmp/deb" "$tmp/root" "$tmp/new"
+	deb=$(lab_fetch_image_deb "$kver" "$tmp/deb")
+	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp/root" --wildcards \
+		"./boot/vmlinuz-$kver" "./lib/modules/$kver/kernel/*.ko*" ||
+		lab_die "unpacking $deb failed"
+	lab_extract_vmlinux "$tmp/root/boot/vmlinuz-$kver" "$tmp/new/vmlinux"
+	lab_copy_modules "$tmp/root" "$kver" "$tmp/new/modules"
+	mv -T "$tmp/new" "$dest" || lab_die "rename of $tmp/new to $dest failed"
+	rm -rf "$tmp"
+}
+
+lab_initramfs_key()
+{
+	local dir=$1
+
+	{
+		cat "$LAB_DIR/init.sh" /bin/busybox
+		cat "$dir"/modules/*.ko
+	} | sha256sum | cut -c1-16
+}
+
+lab_build_initramfs()
+{
+	local dir=$1 out=$2 tmp mod ldd
+
+	ldd=$(LC_ALL=C ldd /bin/busybox 2>&1 || true)
+	[[ -x /bin/busybox && "$ldd" == *"not a dynamic"* ]] ||
+		lab_die "/bin/busybox is missing or not static: apt-get install busybox-static"
+	tmp=$(mktemp -d "$KFORK_CACHE/lab/.tmp-initramfs.XXXXXX")
+	mkdir -p "$tmp/root"/{bin,dev,proc,sys,host,tmp,lib/modules/lab}
+	cp /bin/busybox "$tmp/root/bin/busybox"
+	ln -s busybox "$tmp/root/bin/sh"
+	install -m 755 "$LAB_DIR/init.sh" "$tmp/root/init"
+	for mod in "${LAB_MODULES[@]}"; do
+		cp "$dir/modules/$mod.ko" "$tmp/root/lib/modules/lab/"
+	done
+	(cd "$tmp/root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1) \
+		>"$tmp/lab.cpio.gz" || lab_die "packing the lab initramfs failed"
+	mv -f "$tmp/lab.cpio.gz" "$out"
+	rm -rf "$tmp"
+}
+
+# Prints the cache directory, after making sure it is complete.
+lab_prepare()
+{
+	local kver dir key
+
+	kver=$(lab_kver)
+	dir="$KFORK_CACHE/lab/$kver"
+	mkdir -p "$KFORK_CACHE/lab" || lab_die "cannot create $KFORK_CACHE/lab (set KFORK_CACHE to a writable directory)"
+	exec 9>"$KFORK_CACHE/lab/.lock"
+	flock 9
+	# Under the lock nobody else is building: leftovers are from killed runs.
+	rm -rf "$KFORK_CACHE"/lab/.tmp-*
+	[[ -f "$dir/vmlinux" ]] || lab_build_kernel_dir "$kver" "$dir"
+	key=$(lab_initramfs_key "$dir")
+	if [[ ! -f "$dir/lab-$key.cpio.gz" ]]; then
+		lab_note "building lab initramfs lab-$key.cpio.gz"
+		lab_build_initramfs "$dir" "$dir/lab-$key.cpio.gz"
+	fi
+	# Another tree may boot an older init right now: drop only long-unused ones.
+	touch "$dir/lab-$key.cpio.gz"
+	find "$dir" -maxdepth 1 -name 'lab-*.cpio.gz' -mmin +1440 -delete
+	exec 9>&-
+	LAB_KERNEL="$dir/vmlinux"
+	LAB_INITRD="$dir/lab-$key.cpio.gz"
+	LAB_KVER=$kver
+}
