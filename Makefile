@@ -42,6 +42,7 @@ $(KSELFTEST_H) &:
 include userspace/userspace.mk
 include guest/guest.mk
 include tests/tests.mk
+include tests/lab/lab.mk
 include bench/bench.mk
 
 clean:

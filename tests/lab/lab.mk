@@ -1,0 +1,21 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# lab.mk - `make lab CMD='...'`: build everything, then run CMD in the lab VM (see tests/lab/lab.sh).
+#
+#   make lab CMD='build/tests/lab/e2e_test'        one lab boot: nested KVM, Debian 6.1, this tree at its own path
+#   make lab CMD='ls -l /dev/kvm; uname -r'        any /bin/sh command line, quotes and $ included
+#   make lab-prepare                               fetch/cache the lab kernel, modules and initramfs only
+#
+# CMD runs from the tree root; lab.sh exits with CMD's status (125: the lab did not
+# come up, with one "lab: ..." line saying why); make reports it as "Error <status>"
+# and, being make, exits 2 on any non-zero status. LAB_MEM, LAB_TIMEOUT, LAB_CPU,
+# LAB_VERBOSE=1 tune the VM. CMD reaches lab.sh through the environment, unexpanded
+# ($(value ...)), so make neither eats its $ nor breaks on its quotes.
+
+.PHONY: lab lab-prepare
+lab: export KFORK_LAB_CMD = $(value CMD)
+lab: all
+	$(if $(value CMD),,$(error make lab needs a command: make lab CMD='...'))
+	$(Q)tests/lab/lab.sh run "$$KFORK_LAB_CMD"
+
+lab-prepare:
+	$(Q)tests/lab/lab.sh prepare
