@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "kfork.h"
+#include "cli/trace.h"
 
 #define EXIT_TIMEOUT	124
 #define EXIT_FAILURE_KF	125
@@ -303,7 +304,8 @@ static int cmd_run(int argc, char **argv)
 static void usage(void)
 {
 	fputs("usage: kfork template build --kind minimal|python|tiny -o FILE\n"
-	      "       kfork run -t FILE [--backend user|kmod] [--timeout S] [--json] [-n N] -- CODE\n",
+	      "       kfork run -t FILE [--backend user|kmod] [--timeout S] [--json] [-n N] -- CODE\n"
+	      "       kfork trace [-p PID] [--json] [--duration S] [--binary PATH]\n",
 	      stderr);
 	exit(EXIT_FAILURE_KF);
 }
@@ -314,5 +316,7 @@ int main(int argc, char **argv)
 		return cmd_template_build(argc - 2, argv + 2);
 	if (argc >= 2 && !strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "trace"))
+		return cmd_trace(argc - 1, argv + 1);
 	usage();
 }

@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* trace.h - what kfork trace's BPF programs hand to user space: one record per spawn. */
+#ifndef KF_BPF_TRACE_H
+#define KF_BPF_TRACE_H
+
+/*
+ * Shared by trace.bpf.c (which sees vmlinux.h) and the user side (which sees
+ * linux/types.h): __u32/__u64 only, no enums in the structs.
+ */
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+/* Timestamps of one spawn, from libkfork's USDT probes (provider "kfork"). */
+#define KF_TS_SPAWN_START	0
+#define KF_TS_SPAWN_VM		1
+#define KF_TS_SPAWN_RESTORED	2
+#define KF_TS_SPAWN_DONE	3
+#define KF_TS_EXEC_START	4
+#define KF_TS_EXEC_FIRST_BYTE	5
+#define KF_TS_EXEC_DONE		6
+#define KF_TS_MAX		7
+
+/* Where each figure comes from; fired[] counts every hit, attributed or not. */
+#define KF_SRC_USDT		0	/* libkfork's probes */
+#define KF_SRC_KVM_EXIT		1	/* kvm:kvm_exit: VM exits by reason */
+#define KF_SRC_USER_EXIT	2	/* kvm:kvm_userspace_exit: KVM_RUN returns */
+#define KF_SRC_PIO		3	/* kvm:kvm_pio */
+#define KF_SRC_STAGE2_FAULT	4	/* kvm:kvm_page_fault */
+#define KF_SRC_SPTE		5	/* kvmmmu:kvm_mmu_set_spte: stage-2 entries installed */
+#define KF_SRC_HOST_FAULT	6	/* exceptions:page_fault_user */
+#define KF_SRC_MM_FAULT		7	/* kprobe handle_mm_fault: also KVM's faults on the guest's behalf */
+#define KF_SRC_MAX		8
+
+/* Distinct reasons kept per spawn; more are counted in *_other. */
+#define KF_TRACE_EXIT_REASONS	16
+#define KF_TRACE_USER_REASONS	8
+
+/* kvm_exit's isa field */
+#define KF_ISA_VMX		1
+#define KF_ISA_SVM		2
+
+struct kf_trace_key {
+	__u32 pid;
+	__u32 pad;
+	__u64 clone_id;
+};
+
+struct kf_trace_reason {
+	__u32 reason;
+	__u32 count;
+};
+
+struct kf_trace_rec {
+	__u32 pid;
+	__u32 tid;
+	__u64 clone_id;
+	__u64 ts[KF_TS_MAX];		/* bpf_ktime_get_ns(), 0 = probe did not fire */
+	__u64 lib_spawn_ns;		/* spawn_done's own figure */
+	__u64 lib_exec_ns;		/* exec_done's own figure */
+	__u64 lib_exits;		/* exec_done: KVM_RUN returns libkfork counted */
+	__s64 status;			/* exec_done: exit code or -errno */
+	__u32 isa;			/* from kvm_exit, 0 if it never fired */
+	__u32 nr_exit_reasons;
+	__u32 nr_user_reasons;
+	__u32 pad;
+	__u64 exits;			/* kvm_exit hits */
+	__u64 exits_other;		/* beyond KF_TRACE_EXIT_REASONS distinct reasons */
+	__u64 user_exits;		/* kvm_userspace_exit hits */
+	__u64 user_exits_exec;		/* of which between exec_start and exec_done */
+	__u64 user_exits_other;
+	__u64 pio;
+	__u64 stage2_faults;
+	__u64 sptes;
+	__u64 host_faults;		/* user-mode page faults of the spawning thread */
+	__u64 host_cow_faults;		/* of which writes to present pages: copy-on-write */
+	__u64 mm_faults;		/* handle_mm_fault calls, user and kernel (GUP for KVM) */
+	__u64 mm_write_faults;
+	struct kf_trace_reason exit_reasons[KF_TRACE_EXIT_REASONS];
+	struct kf_trace_reason user_reasons[KF_TRACE_USER_REASONS];
+};
+
+#ifndef __bpf__
+/* The loader (trace.c): open -> set rodata -> load -> attach, then poll records. */
+#include <stddef.h>
+#include <sys/types.h>
+
+struct tracer;
+
+struct tracer_source {
+	const char *name;	/* "kvm:kvm_exit" */
+	const char *figure;	/* what is lost without it */
+	int attached;
+	int silent;		/* attached, but known never to fire here */
+	char why[192];		/* why it is not attached, or silent */
+};
+
+typedef void (*tracer_rec_fn)(const struct kf_trace_rec *rec, void *arg);
+
+int tracer_open(pid_t pid, const char *binary, int verbose, tracer_rec_fn fn, void *arg,
+		struct tracer **out, char *msg, size_t msg_len);
+int tracer_poll(struct tracer *t, int timeout_ms);
+const struct tracer_source *tracer_source(const struct tracer *t, unsigned int src);
+/* Hits per KF_SRC_* since open; fired[KF_SRC_MAX] = records lost to a full ring buffer. */
+int tracer_fired(const struct tracer *t, __u64 fired[KF_SRC_MAX + 1]);
+const char *tracer_binary(const struct tracer *t);
+void tracer_close(struct tracer *t);
+#endif
+
+#endif

@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* trace.c - `kfork trace`: live per-phase log2 histograms of every spawn, or one JSON line per spawn. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bpf/trace.h"
+#include "cli/trace.h"
+
+#define EXIT_TRACE_FAILURE	125
+#define TRACEFS			"/sys/kernel/tracing"
+#define HIST_SLOTS		40
+
+/* A phase runs from one USDT stamp to the next; alt_from stands in when from never fired. */
+static const struct phase {
+	const char *name;
+	const char *what;
+	int from, to, alt_from;
+} phases[] = {
+	{ "vm", "kf_spawn() -> VM, memory, irqchip, vCPU created",
+	  KF_TS_SPAWN_START, KF_TS_SPAWN_VM, -1 },
+	{ "restore", "machine state restored", KF_TS_SPAWN_VM, KF_TS_SPAWN_RESTORED, -1 },
+	{ "arm", "seed and clock queued, clone runnable", KF_TS_SPAWN_RESTORED, KF_TS_SPAWN_DONE, -1 },
+	{ "first_byte", "kf_exec() request queued -> first byte from the guest",
+	  KF_TS_EXEC_START, KF_TS_EXEC_FIRST_BYTE, -1 },
+	{ "result", "first byte -> result in hand (from exec start if no output)",
+	  KF_TS_EXEC_FIRST_BYTE, KF_TS_EXEC_DONE, KF_TS_EXEC_START },
+};
+#define NR_PHASES (int)(sizeof(phases) / sizeof(phases[0]))
+
+struct hist {
+	__u64 slots[HIST_SLOTS];
+	__u64 count;
+};
+
+struct trace_state {
+	struct tracer *tracer;
+	int json;
+	__u64 records, records_shown;
+	struct hist phase[NR_PHASES];
+	struct hist total;		/* sum of the phases */
+	__u64 exits, user_exits, pio, stage2_faults, sptes, host_faults, host_cow_faults;
+	__u64 mm_faults, mm_write_faults;
+};
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* --- exit reason names: tables, not switches --------------------------------- */
+
+static const char *const vmx_reasons[] = {
+	[0] = "exception_nmi", [1] = "external_interrupt", [2] = "triple_fault",
+	[7] = "interrupt_window", [8] = "nmi_window", [9] = "task_switch", [10] = "cpuid",
+	[12] = "hlt", [14] = "invlpg", [18] = "vmcall", [28] = "cr_access", [29] = "dr_access",
+	[30] = "io_instruction", [31] = "msr_read", [32] = "msr_write", [33] = "invalid_state",
+	[40] = "pause_instruction", [44] = "apic_access", [45] = "eoi_induced",
+	[48] = "ept_violation", [49] = "ept_misconfig", [52] = "preemption_timer",
+	[55] = "xsetbv", [56] = "apic_write",
+};
+
+static const struct { __u32 code; const char *name; } svm_reasons[] = {
+	{ 0x060, "intr" }, { 0x061, "nmi" }, { 0x062, "smi" }, { 0x063, "init" },
+	{ 0x064, "vintr" }, { 0x06e, "rdtsc" }, { 0x072, "cpuid" }, { 0x075, "pause" },
+	{ 0x078, "hlt" }, { 0x079, "invlpg" }, { 0x07b, "ioio" }, { 0x07c, "msr" },
+	{ 0x07f, "shutdown" }, { 0x081, "vmmcall" }, { 0x087, "rdtscp" }, { 0x08d, "xsetbv" },
+	{ 0x400, "npf" }, { 0x401, "avic_incomplete_ipi" }, { 0x402, "avic_unaccelerated_access" },
+};
+
+static const char *const user_reasons[] = {
+	[0] = "unknown", [1] = "exception", [2] = "io", [3] = "hypercall", [4] = "debug",
+	[5] = "hlt", [6] = "mmio", [7] = "irq_window_open", [8] = "shutdown",
+	[9] = "fail_entry", [10] = "intr", [17] = "internal_error", [24] = "system_event",
+};
+
+static const char *exit_reason_name(__u32 isa, __u32 reason, char *buf, size_t len)
+{
+	if (isa == KF_ISA_VMX && reason < sizeof(vmx_reasons) / sizeof(vmx_reasons[0]) &&
+	    vmx_reasons[reason])
+		return vmx_reasons[reason];
+	if (isa == KF_ISA_SVM) {
+		for (size_t i = 0; i < sizeof(svm_reasons) / sizeof(svm_reasons[0]); i++)
+			if (svm_reasons[i].code == reason)
+				return svm_reasons[i].name;
+		if (reason < 0x10)
+			return snprintf(buf, len, "read_cr%u", reason), buf;
+		if (reason < 0x20)
+			return snprintf(buf, len, "write_cr%u", reason - 0x10), buf;
+		if (reason >= 0x40 && reason < 0x60)
+			return snprintf(buf, len, "excp_%u", reason - 0x40), buf;
+	}
+	snprintf(buf, len, "0x%x", reason);
+	return buf;
+}
+
+static const char *user_reason_name(__u32 reason, char *buf, size_t len)
+{
+	if (reason < sizeof(user_reasons) / sizeof(user_reasons[0]) && user_reasons[reason])
+		return user_reasons[reason];
+	snprintf(buf, len, "%u", reason);
+	return buf;
+}
+
+/* --- records ----------------------------------------------------------------- */
+
+/* ns of one phase of rec, or -1 if a stamp is missing. */
+static long long phase_ns(const struct kf_trace_rec *rec, const struct phase *p)
+{
+	__u64 from = rec->ts[p->from], to = rec->ts[p->to];
+
+	if (!from && p->alt_from >= 0)
+		from = rec->ts[p->alt_from];
+	if (!from || !to || to < from)
+		return -1;
+	return (long long)(to - from);
+}
+
+static void hist_add(struct hist *h, __u64 ns)
+{
+	__u64 us = ns / 1000;
+	int slot = 0;
+
+	while (us > 1 && slot < HIST_SLOTS - 1) {	/* slot k: [2^k, 2^(k+1)) us, slot 0: 0..1 */
+		us >>= 1;
+		slot++;
+	}
+	h->slots[slot]++;
+	h->count++;
+}
+
+/* In the manner of bcc's funclatency. */
+static void hist_print(FILE *f, const struct hist *h, const char *name, const char *what)
+{
+	int lo = 0, hi = HIST_SLOTS - 1;
+	__u64 max = 0;
+
+	fprintf(f, "\n%s: %s (%llu spawns)\n", name, what, (unsigned long long)h->count);
+	if (!h->count)
+		return;
+	while (!h->slots[lo])
+		lo++;
+	while (!h->slots[hi])
+		hi--;
+	for (int i = lo; i <= hi; i++)
+		if (h->slots[i] > max)
+			max = h->slots[i];
+	fprintf(f, "%24s : count     distribution\n", "usecs");
+	for (int i = lo; i <= hi; i++) {
+		unsigned long long low = i ? 1ull << i : 0, high = (1ull << (i + 1)) - 1;
+		int stars = (int)(h->slots[i] * 40 / max);
+		char range[32];
+
+		snprintf(range, sizeof(range), "%llu -> %llu", low, high);
+		fprintf(f, "%24s : %-9llu |%-40.*s|\n", range, (unsigned long long)h->slots[i],
+			stars, "****************************************");
+	}
+}
+
+static int source_usable(const struct tracer *t, unsigned int src)
+{
+	const struct tracer_source *s = tracer_source(t, src);
+
+	return s->attached && !s->silent;
+}
+
+static void json_count(const struct tracer *t, const char *key, unsigned int src, __u64 v)
+{
+	if (source_usable(t, src))
+		printf(",\"%s\":%llu", key, (unsigned long long)v);
+	else
+		printf(",\"%s\":null", key);
+}
+
+static void json_record(const struct tracer *t, const struct kf_trace_rec *rec)
+{
+	long long sum = 0, gap = -1;
+	char buf[32];
+
+	if (rec->ts[KF_TS_SPAWN_DONE] && rec->ts[KF_TS_EXEC_START] >= rec->ts[KF_TS_SPAWN_DONE])
+		gap = (long long)(rec->ts[KF_TS_EXEC_START] - rec->ts[KF_TS_SPAWN_DONE]);
+	printf("{\"pid\":%u,\"tid\":%u,\"clone\":%llu,\"status\":%lld,\"phases_ns\":{",
+	       rec->pid, rec->tid, (unsigned long long)rec->clone_id, (long long)rec->status);
+	for (int i = 0; i < NR_PHASES; i++) {
+		long long ns = phase_ns(rec, &phases[i]);
+
+		if (ns < 0)
+			printf("%s\"%s\":null", i ? "," : "", phases[i].name);
+		else
+			printf("%s\"%s\":%lld", i ? "," : "", phases[i].name, ns);
+		if (ns > 0)
+			sum += ns;
+	}
+	printf("},\"sum_ns\":%lld,\"gap_ns\":%lld,\"lib_spawn_ns\":%llu,\"lib_exec_ns\":%llu,"
+	       "\"lib_exits\":%llu", sum, gap, (unsigned long long)rec->lib_spawn_ns,
+	       (unsigned long long)rec->lib_exec_ns, (unsigned long long)rec->lib_exits);
+	json_count(t, "kvm_exits", KF_SRC_KVM_EXIT, rec->exits);
+	if (source_usable(t, KF_SRC_KVM_EXIT)) {
+		fputs(",\"exit_reasons\":{", stdout);
+		for (__u32 i = 0; i < rec->nr_exit_reasons && i < KF_TRACE_EXIT_REASONS; i++)
+			printf("%s\"%s\":%u", i ? "," : "",
+			       exit_reason_name(rec->isa, rec->exit_reasons[i].reason, buf, sizeof(buf)),
+			       rec->exit_reasons[i].count);
+		printf("%s\"other\":%llu}", rec->nr_exit_reasons ? "," : "",
+		       (unsigned long long)rec->exits_other);
+	}
+	json_count(t, "user_exits", KF_SRC_USER_EXIT, rec->user_exits);
+	json_count(t, "user_exits_exec", KF_SRC_USER_EXIT, rec->user_exits_exec);
+	if (source_usable(t, KF_SRC_USER_EXIT)) {
+		fputs(",\"user_exit_reasons\":{", stdout);
+		for (__u32 i = 0; i < rec->nr_user_reasons && i < KF_TRACE_USER_REASONS; i++)
+			printf("%s\"%s\":%u", i ? "," : "",
+			       user_reason_name(rec->user_reasons[i].reason, buf, sizeof(buf)),
+			       rec->user_reasons[i].count);
+		printf("%s\"other\":%llu}", rec->nr_user_reasons ? "," : "",
+		       (unsigned long long)rec->user_exits_other);
+	}
+	json_count(t, "pio", KF_SRC_PIO, rec->pio);
+	json_count(t, "stage2_faults", KF_SRC_STAGE2_FAULT, rec->stage2_faults);
+	json_count(t, "stage2_sptes", KF_SRC_SPTE, rec->sptes);
+	json_count(t, "host_faults", KF_SRC_HOST_FAULT, rec->host_faults);
+	json_count(t, "host_cow_faults", KF_SRC_HOST_FAULT, rec->host_cow_faults);
+	json_count(t, "mm_faults", KF_SRC_MM_FAULT, rec->mm_faults);
+	json_count(t, "mm_write_faults", KF_SRC_MM_FAULT, rec->mm_write_faults);
+	puts("}");
+	fflush(stdout);
+}
+
+static void on_record(const struct kf_trace_rec *rec, void *arg)
+{
+	struct trace_state *st = arg;
+	__u64 sum = 0;
+
+	st->records++;
+	for (int i = 0; i < NR_PHASES; i++) {
+		long long ns = phase_ns(rec, &phases[i]);
+
+		if (ns >= 0) {
+			hist_add(&st->phase[i], ns);
+			sum += ns;
+		}
+	}
+	hist_add(&st->total, sum);
+	st->exits += rec->exits;
+	st->user_exits += rec->user_exits;
+	st->pio += rec->pio;
+	st->stage2_faults += rec->stage2_faults;
+	st->sptes += rec->sptes;
+	st->host_faults += rec->host_faults;
+	st->host_cow_faults += rec->host_cow_faults;
+	st->mm_faults += rec->mm_faults;
+	st->mm_write_faults += rec->mm_write_faults;
+	if (st->json)
+		json_record(st->tracer, rec);
+}
+
+/* --- the terminal ---------------------------------------------------------------- */
+
+static void print_counter(FILE *f, const struct trace_state *st, unsigned int src,
+			  const char *name, __u64 v)
+{
+	const struct tracer_source *s = tracer_source(st->tracer, src);
+
+	if (!s->attached || s->silent)
+		fprintf(f, "  %-34s unavailable\n", name);
+	else
+		fprintf(f, "  %-34s %.1f\n", name, st->records ? (double)v / st->records : 0.0);
+}
+
+static void print_histograms(FILE *f, const struct trace_state *st, int clear)
+{
+	time_t now = time(NULL);
+	char when[32];
+
+	strftime(when, sizeof(when), "%H:%M:%S", localtime(&now));
+	if (clear)
+		fputs("\033[H\033[2J", f);
+	fprintf(f, "%s  %llu spawns traced in %s\n", when, (unsigned long long)st->records,
+		tracer_binary(st->tracer));
+	for (int i = 0; i < NR_PHASES; i++)
+		hist_print(f, &st->phase[i], phases[i].name, phases[i].what);
+	hist_print(f, &st->total, "total", "sum of the phases (spawn + exec, as libkfork measures)");
+	fputs("\nper spawn (mean):\n", f);
+	print_counter(f, st, KF_SRC_KVM_EXIT, "VM exits (kvm_exit)", st->exits);
+	print_counter(f, st, KF_SRC_USER_EXIT, "exits to user space", st->user_exits);
+	print_counter(f, st, KF_SRC_PIO, "port I/O", st->pio);
+	print_counter(f, st, KF_SRC_STAGE2_FAULT, "stage-2 faults", st->stage2_faults);
+	print_counter(f, st, KF_SRC_SPTE, "stage-2 entries installed", st->sptes);
+	print_counter(f, st, KF_SRC_HOST_FAULT, "host user page faults", st->host_faults);
+	print_counter(f, st, KF_SRC_HOST_FAULT, "  of which CoW breaks", st->host_cow_faults);
+	print_counter(f, st, KF_SRC_MM_FAULT, "host mm faults (incl. KVM's)", st->mm_faults);
+	print_counter(f, st, KF_SRC_MM_FAULT, "  of which writes", st->mm_write_faults);
+	fflush(f);
+}
+
+static void report_sources(const struct tracer *t)
+{
+	int missing = 0;
+
+	for (unsigned int i = 0; i < KF_SRC_MAX; i++) {
+		const struct tracer_source *s = tracer_source(t, i);
+
+		if (s->attached && !s->silent)
+			continue;
+		if (!missing++)
+			fputs("kfork trace: unavailable here:\n", stderr);
+		fprintf(stderr, "kfork trace:   %s (%s): %s\n", s->figure, s->name, s->why);
+	}
+	if (!missing)
+		fputs("kfork trace: every figure available\n", stderr);
+}
+
+/* Attached sources that never fired at all: their zeroes mean nothing. */
+static void report_silent(const struct tracer *t, __u64 records)
+{
+	__u64 fired[KF_SRC_MAX + 1];
+
+	if (tracer_fired(t, fired))
+		return;
+	for (unsigned int i = 1; i < KF_SRC_MAX; i++) {
+		const struct tracer_source *s = tracer_source(t, i);
+
+		if (s->attached && !s->silent && !fired[i] && records)
+			fprintf(stderr, "kfork trace: %s attached but never fired: %s figures are zero\n",
+				s->name, s->figure);
+	}
+	if (fired[KF_SRC_MAX])
+		fprintf(stderr, "kfork trace: %llu records lost: ring buffer full\n",
+			(unsigned long long)fired[KF_SRC_MAX]);
+}
+
+static int check_environment(void)
+{
+	if (geteuid()) {
+		fputs("kfork trace: needs root (BPF and perf events: CAP_BPF, CAP_PERFMON); "
+		      "run it with sudo\n", stderr);
+		return -EPERM;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		fputs("kfork trace: /sys/kernel/btf/vmlinux missing: this kernel has no BTF "
+		      "(CONFIG_DEBUG_INFO_BTF), which CO-RE needs\n", stderr);
+		return -ENOENT;
+	}
+	if (access(TRACEFS "/events", F_OK)) {
+		/* Tracepoint attach goes through tracefs for the event ids. */
+		if (mount("nodev", TRACEFS, "tracefs", 0, NULL)) {
+			fprintf(stderr, "kfork trace: tracefs is not mounted at " TRACEFS
+				" and mounting it failed (%s): mount -t tracefs nodev " TRACEFS "\n",
+				strerror(errno));
+			return -ENOENT;
+		}
+		fputs("kfork trace: mounted tracefs at " TRACEFS "\n", stderr);
+	}
+	return 0;
+}
+
+static void usage(void)
+{
+	fputs("usage: kfork trace [-p PID] [--json] [--duration S] [--binary PATH] [-v]\n"
+	      "  live per-phase latency histograms of every spawn, refreshed every second;\n"
+	      "  --json: one JSON line per completed spawn instead; --binary: the program\n"
+	      "  that links libkfork (default: this kfork, or PID's executable)\n", stderr);
+	exit(EXIT_TRACE_FAILURE);
+}
+
+int cmd_trace(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' }, { "json", no_argument, NULL, 'j' },
+		{ "duration", required_argument, NULL, 'd' }, { "binary", required_argument, NULL, 'b' },
+		{ "verbose", no_argument, NULL, 'v' }, { NULL, 0, NULL, 0 },
+	};
+	struct trace_state st = { 0 };
+	struct timespec t0, now;
+	const char *binary = NULL;
+	double duration = 0, last = 0;
+	int c, err, verbose = 0, tty;
+	pid_t pid = 0;
+	char msg[512];
+
+	while ((c = getopt_long(argc, argv, "p:jd:b:v", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p': pid = atoi(optarg); if (pid <= 0) usage(); break;
+		case 'j': st.json = 1; break;
+		case 'd': duration = strtod(optarg, NULL); if (duration <= 0) usage(); break;
+		case 'b': binary = optarg; break;
+		case 'v': verbose = 1; break;
+		default: usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (check_environment())
+		return EXIT_TRACE_FAILURE;
+	err = tracer_open(pid, binary, verbose, on_record, &st, &st.tracer, msg, sizeof(msg));
+	if (err) {
+		fprintf(stderr, "kfork trace: %s\n", msg);
+		return EXIT_TRACE_FAILURE;
+	}
+	report_sources(st.tracer);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	tty = !st.json && isatty(STDOUT_FILENO);
+	fprintf(stderr, "kfork trace: tracing spawns in %s%s; Ctrl-C to stop\n",
+		tracer_binary(st.tracer), pid ? " (one process)" : "");
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!stop) {
+		double el;
+
+		err = tracer_poll(st.tracer, 100);
+		if (err < 0) {
+			fprintf(stderr, "kfork trace: polling the ring buffer: %s\n", strerror(-err));
+			break;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		el = (now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9;
+		if (duration && el >= duration)
+			break;
+		if (!st.json && el - last >= 1.0) {
+			last = el;
+			if (tty || st.records != st.records_shown)
+				print_histograms(stdout, &st, tty);
+			st.records_shown = st.records;
+		}
+	}
+	/* Spawns that completed before the stop are still in the ring buffer. */
+	while (tracer_poll(st.tracer, 0) > 0)
+		;
+	if (!st.json)
+		print_histograms(stdout, &st, 0);
+	report_silent(st.tracer, st.records);
+	fprintf(stderr, "kfork trace: %llu spawns recorded\n", (unsigned long long)st.records);
+	tracer_close(st.tracer);
+	return err < 0 ? EXIT_TRACE_FAILURE : 0;
+}
