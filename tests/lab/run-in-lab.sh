@@ -1,0 +1,35 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# run-in-lab.sh - inside the lab: runs every test binary in build/tests/lab/ and build/tests/kmod/, counts TAP.
+#
+#   tests/lab/lab.sh run 'tests/lab/run-in-lab.sh build/lab/results'   (what tests/run.sh does)
+# Writes "passed N", "failed N", "skipped N" and one "failure <name>" / "skip <name>"
+# line each to RESULTS (atomically), for the host to add to its own counts. A kfork.ko
+# that exists but failed to load counts as 1 failed. Exits 1 if anything failed.
+# KFORK_LAB_TEST_DIRS (default "build/tests/lab build/tests/kmod") names other
+# directories, e.g. to try the runner itself on throwaway tests.
+set -euo pipefail
+
+TREE=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$TREE"
+# shellcheck source=tests/tap.sh
+source tests/tap.sh
+
+[[ $# -eq 1 ]] || { echo "usage: $0 RESULTS-FILE" >&2; exit 2; }
+results=$1
+if [[ "${KFORK_LAB:-}" != 1 ]]; then
+	echo "run-in-lab.sh: not in the lab (KFORK_LAB unset): run it through tests/lab/lab.sh run" >&2
+	exit 2
+fi
+
+case "${KFORK_KMOD:-absent}" in
+failed:*) tap_fail "lab: insmod ${KFORK_KMOD#failed:} failed (its error is above)" ;;
+esac
+for dir in ${KFORK_LAB_TEST_DIRS:-build/tests/lab build/tests/kmod}; do
+	# kmod tests appear once the module does; a missing lab test dir is worth a note.
+	[[ -d "$dir" || "$dir" == build/tests/kmod ]] || echo "# no $dir: nothing built there"
+	[[ ! -d "$dir" ]] || tap_run_dir "$dir"
+done
+tap_write_counts "$results"
+echo "# lab: $TAP_PASSED passed, $TAP_FAILED failed, $TAP_SKIPPED skipped"
+[[ $TAP_FAILED -eq 0 ]]
