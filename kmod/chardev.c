@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* chardev.c - /dev/kfork: module init/exit, version and capability queries, registration. */
+#include <linux/anon_inodes.h>
+#include <linux/build_bug.h>
+#include <linux/file.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/stddef.h>
+#include <linux/uaccess.h>
+
+#include "internal.h"
+
+/* The ABI's layout, checked here and in tests/kmod/uapi_test.c. */
+static_assert(sizeof(struct kfork_caps) == 56);
+static_assert(sizeof(struct kfork_state_item) == 8);
+static_assert(sizeof(struct kfork_template_create) == 40);
+static_assert(offsetof(struct kfork_template_create, state_ptr) == 24);
+static_assert(sizeof(struct kfork_template_info) == 80);
+static_assert(sizeof(struct kfork_template_wset) == 24);
+static_assert(sizeof(struct kfork_spawn) == 72);
+static_assert(offsetof(struct kfork_spawn, mem_addr) == 24);
+static_assert(offsetof(struct kfork_spawn, prefaulted) == 56);
+static_assert(sizeof(struct kfork_spawn_batch) == 24);
+static_assert(sizeof(struct kfork_clone_reset) == 24);
+static_assert(KFORK_STATE_UART == 17);
+
+atomic64_t kfork_live_templates = ATOMIC64_INIT(0);
+atomic64_t kfork_live_clones = ATOMIC64_INIT(0);
+
+/* An anon-inode file of our own: KVM's VM and vCPU files share its inode. */
+static struct file *kfork_anon_probe;
+
+/* No .owner: the probe lives as long as the module and must not pin it. */
+static const struct file_operations kfork_probe_fops;
+
+/*
+ * KVM_CREATE_VM/VCPU install their fd in the caller's table, where another
+ * thread could replace it before we fget() it; accept only a KVM file. Only
+ * the kernel names anon-inode files, and only KVM names them kvm-vm and
+ * kvm-vcpu:N, so inode + name identify one.
+ */
+bool kfork_file_is_kvm(struct file *file, const char *name, bool prefix)
+{
+	const char *d_name = file->f_path.dentry->d_name.name;
+
+	if (file_inode(file) != file_inode(kfork_anon_probe) || !file->private_data)
+		return false;
+	return prefix ? !strncmp(d_name, name, strlen(name)) : !strcmp(d_name, name);
+}
+
+static long kfork_get_caps(void __user *uarg)
+{
+	struct kfork_caps caps;
+	u32 usize;
+	int err;
+
+	if (get_user(usize, (u32 __user *)uarg))
+		return -EFAULT;
+	if (usize < offsetofend(struct kfork_caps, flags))
+		return -EINVAL;
+	err = copy_struct_from_user(&caps, sizeof(caps), uarg, usize);
+	if (err)
+		return err == -E2BIG ? -EINVAL : err;
+	if (caps.flags)
+		return -EINVAL;
+	caps.caps = KFORK_CAP_SPAWN | KFORK_CAP_SPAWN_BATCH | KFORK_CAP_RESET |
+		    KFORK_CAP_PREFAULT;
+	caps.version = KFORK_VERSION;
+	caps.max_clones = KFORK_MAX_CLONES;
+	caps.max_mem_size = KFORK_MAX_MEM_SIZE;
+	caps.max_state_len = KFORK_MAX_STATE_LEN;
+	caps.max_wset = KFORK_MAX_WSET;
+	caps.live_templates = atomic64_read(&kfork_live_templates);
+	caps.live_clones = atomic64_read(&kfork_live_clones);
+	if (copy_to_user(uarg, &caps, min_t(u32, usize, sizeof(caps))))
+		return -EFAULT;
+	return 0;
+}
+
+static long kfork_dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case KFORK_GET_VERSION:
+		return KFORK_VERSION;
+	case KFORK_GET_CAPS:
+		return kfork_get_caps(uarg);
+	case KFORK_TEMPLATE_CREATE:
+		return kfork_template_create(uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations kfork_dev_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = kfork_dev_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice kfork_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "kfork",
+	.fops = &kfork_dev_fops,
+	.mode = 0666,	/* spawning still needs access to /dev/kvm */
+};
+
+static int __init kfork_init(void)
+{
+	int err;
+
+	kfork_anon_probe = anon_inode_getfile("kfork-probe", &kfork_probe_fops, NULL, O_RDONLY);
+	if (IS_ERR(kfork_anon_probe))
+		return PTR_ERR(kfork_anon_probe);
+	err = misc_register(&kfork_misc);
+	if (err)
+		goto put_probe;
+	pr_info("kfork: /dev/kfork ready (ABI version %d)\n", KFORK_VERSION);
+	return 0;
+
+put_probe:
+	fput(kfork_anon_probe);
+	return err;
+}
+
+/*
+ * Template and clone files pin the module (fops.owner), so rmmod is refused
+ * while any is open; guest memory mappings and KVM's fds need no module code.
+ */
+static void __exit kfork_exit(void)
+{
+	misc_deregister(&kfork_misc);
+	fput(kfork_anon_probe);
+}
+
+module_init(kfork_init);
+module_exit(kfork_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("kfork: copy-on-write clones of a frozen KVM guest");
+MODULE_AUTHOR("kfork developers");
+MODULE_SOFTDEP("pre: kvm");

@@ -1,0 +1,51 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# kmod.mk - builds kfork.ko out of tree into build/kmod/ against Debian's kernel headers.
+#
+#   make kmod             build/kmod/kfork.ko (part of `make all` when headers are present)
+#   make kmod-checkpatch  checkpatch.pl --strict over kmod/ (from linux-source-6.1)
+#
+# KMOD_KVER defaults to the kernel the linux-headers-amd64 package is for (never
+# `uname -r`: the build host's kernel is not the one the module loads into).
+# kbuild writes objects next to sources, so the sources are copied to build/kmod/.
+
+KMOD_KVER ?= $(shell dpkg-query -W -f='$${Depends}' linux-headers-amd64 2>/dev/null | \
+		sed -n 's/^linux-headers-\([^ ,]*\).*/\1/p')
+KMOD_KDIR ?= /usr/src/linux-headers-$(KMOD_KVER)
+KMOD_SRCS := $(wildcard kmod/*.c kmod/*.h kmod/uapi/*.h) kmod/Kbuild
+KMOD_OUT := $(B)/kmod
+KMOD_KO := $(KMOD_OUT)/kfork.ko
+
+.PHONY: kmod kmod-checkpatch
+ifneq ($(KMOD_KVER),)
+ifneq ($(wildcard $(KMOD_KDIR)/Makefile),)
+kmod: $(KMOD_KO)
+all: kmod
+$(KMOD_KO): $(KMOD_SRCS)
+	@mkdir -p $(KMOD_OUT)/uapi
+	$(Q)cp -p $(filter-out kmod/uapi/%,$(KMOD_SRCS)) $(KMOD_OUT)/
+	$(Q)cp -p $(wildcard kmod/uapi/*.h) $(KMOD_OUT)/uapi/
+	$(Q)$(MAKE) -C $(KMOD_KDIR) M=$(abspath $(KMOD_OUT)) W=1 $(if $(CI),KCFLAGS=-Werror) \
+		$(if $(filter 1,$(V)),V=1) modules >$(KMOD_OUT)/build.log 2>&1 || \
+		{ cat $(KMOD_OUT)/build.log; exit 1; }
+	$(Q)grep -i 'warning' $(KMOD_OUT)/build.log || true
+else
+kmod:
+	@echo "kmod: kernel headers for $(KMOD_KVER) not found in $(KMOD_KDIR): kfork.ko not built (apt-get install linux-headers-amd64)"
+all: kmod
+endif
+else
+kmod:
+	@echo "kmod: linux-headers-amd64 not installed: kfork.ko not built (apt-get install linux-headers-amd64)"
+all: kmod
+endif
+
+# checkpatch.pl and its data files come from Debian's linux-source-6.1, unmodified.
+KMOD_CHECKPATCH := $(B)/checkpatch/scripts/checkpatch.pl
+$(KMOD_CHECKPATCH):
+	@mkdir -p $(B)/checkpatch
+	$(Q)tar -xJf $(KSRC_TAR) -C $(B)/checkpatch --strip-components=1 \
+		linux-source-6.1/scripts/checkpatch.pl linux-source-6.1/scripts/spelling.txt \
+		linux-source-6.1/scripts/const_structs.checkpatch
+kmod-checkpatch: $(KMOD_CHECKPATCH)
+	$(Q)$(KMOD_CHECKPATCH) --strict --no-tree --terse --show-types \
+		--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG -f kmod/*.c kmod/*.h kmod/uapi/*.h

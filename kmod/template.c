@@ -1,0 +1,426 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* template.c - a template: sealed kernel-owned memory, frozen state, working set; its ioctls. */
+#include <linux/anon_inodes.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/mm.h>
+#include <linux/sched/signal.h>
+#include <linux/shmem_fs.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "internal.h"
+
+#define KFORK_SEALS	(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
+
+static void kfork_template_release(struct kref *ref)
+{
+	struct kfork_template *tmpl = container_of(ref, struct kfork_template, ref);
+
+	kvfree(tmpl->wset);
+	kvfree(tmpl->state.buf);
+	fput(tmpl->kvm_dev);
+	fput(tmpl->mem);
+	kfree(tmpl);
+	atomic64_dec(&kfork_live_templates);
+}
+
+void kfork_template_put(struct kfork_template *tmpl)
+{
+	kref_put(&tmpl->ref, kfork_template_release);
+}
+
+/*
+ * Copy the caller's non-zero pages into our own shmem file, then seal it
+ * (as F_ADD_SEALS would) and deny writable shared mappings: from then on the
+ * pages can only be read or mapped MAP_PRIVATE, by anyone, even through
+ * /proc/PID/map_files.
+ */
+static int kfork_template_fill(struct file *dst, struct file *src, u64 size)
+{
+	struct inode *inode = file_inode(dst);
+	loff_t pos = 0, hole;
+	void *page;
+	int err = 0;
+
+	page = kmalloc(PAGE_SIZE, GFP_KERNEL);
+	if (!page)
+		return -ENOMEM;
+	while (pos < size) {
+		pos = vfs_llseek(src, pos, SEEK_DATA);
+		if (pos < 0 || pos >= size) {
+			err = pos == -ENXIO || pos >= size ? 0 : (int)pos;
+			break;
+		}
+		pos = round_down(pos, PAGE_SIZE);
+		hole = vfs_llseek(src, pos, SEEK_HOLE);
+		if (hole < 0 || hole > size)
+			hole = size;
+		for (; pos < hole; pos += PAGE_SIZE) {
+			loff_t rpos = pos, wpos = pos;
+			ssize_t n = kernel_read(src, page, PAGE_SIZE, &rpos);
+
+			if (n < 0) {
+				err = n;
+				goto out;
+			}
+			if (n < PAGE_SIZE)
+				memset(page + n, 0, PAGE_SIZE - n);
+			if (!memchr_inv(page, 0, PAGE_SIZE))
+				continue;
+			n = kernel_write(dst, page, PAGE_SIZE, &wpos);
+			if (n != PAGE_SIZE) {
+				err = n < 0 ? n : -EIO;
+				goto out;
+			}
+			if (fatal_signal_pending(current)) {
+				err = -EINTR;
+				goto out;
+			}
+			cond_resched();
+		}
+	}
+out:
+	kfree(page);
+	if (err)
+		return err;
+	inode_lock(inode);
+	SHMEM_I(inode)->seals |= KFORK_SEALS;
+	err = mapping_deny_writable(dst->f_mapping);
+	inode_unlock(inode);
+	return err;
+}
+
+static int kfork_template_load_state(struct kfork_template *tmpl, u64 uptr, u32 len)
+{
+	int err;
+
+	tmpl->state.buf = kvmalloc(len, GFP_KERNEL_ACCOUNT);
+	if (!tmpl->state.buf)
+		return -ENOMEM;
+	tmpl->state.len = len;
+	if (copy_from_user(tmpl->state.buf, u64_to_user_ptr(uptr), len))
+		return -EFAULT;
+	err = kfork_state_parse(&tmpl->state);
+	if (err)
+		return err;
+	/* Room for the largest item plus XSAVE's slack, or the memory slot's dirty bitmap. */
+	tmpl->scratch_len = max_t(u64, tmpl->state.max_item_len + KFORK_XSAVE_SLACK,
+				  64 + DIV_ROUND_UP(tmpl->mem_size >> PAGE_SHIFT, 64) * 8);
+	tmpl->scratch_len = PAGE_ALIGN(tmpl->scratch_len);
+	return 0;
+}
+
+static const struct file_operations kfork_template_fops;
+
+long kfork_template_create(void __user *uarg)
+{
+	struct kfork_template_create args;
+	struct kfork_template *tmpl;
+	struct file *src;
+	u32 usize;
+	int fd, err;
+
+	if (get_user(usize, (u32 __user *)uarg))
+		return -EFAULT;
+	if (usize < offsetofend(struct kfork_template_create, pad0))
+		return -EINVAL;
+	err = copy_struct_from_user(&args, sizeof(args), uarg, usize);
+	if (err)
+		return err == -E2BIG ? -EINVAL : err;
+	if (args.flags || args.pad0 || !args.mem_size || !PAGE_ALIGNED(args.mem_size) ||
+	    args.mem_size > KFORK_MAX_MEM_SIZE || args.max_clones > KFORK_MAX_CLONES ||
+	    args.state_len < sizeof(struct kfork_state_item) || args.state_len % 8)
+		return -EINVAL;
+	if (args.state_len > KFORK_MAX_STATE_LEN)
+		return -E2BIG;
+
+	tmpl = kzalloc(sizeof(*tmpl), GFP_KERNEL_ACCOUNT);
+	if (!tmpl)
+		return -ENOMEM;
+	kref_init(&tmpl->ref);
+	tmpl->mem_size = args.mem_size;
+	tmpl->max_clones = args.max_clones ? args.max_clones : KFORK_MAX_CLONES;
+	atomic64_set(&tmpl->next_id, 1);
+	err = kfork_template_load_state(tmpl, args.state_ptr, args.state_len);
+	if (err)
+		goto free_state;
+
+	src = fget(args.mem_fd);
+	if (!src) {
+		err = -EBADF;
+		goto free_state;
+	}
+	if (!(src->f_mode & FMODE_READ) || !S_ISREG(file_inode(src)->i_mode)) {
+		err = -EBADF;
+		goto put_src;
+	}
+	tmpl->kvm_dev = filp_open("/dev/kvm", O_RDWR | O_CLOEXEC, 0);
+	if (IS_ERR(tmpl->kvm_dev)) {
+		err = PTR_ERR(tmpl->kvm_dev);
+		goto put_src;
+	}
+	tmpl->mem = shmem_file_setup("kfork-template", args.mem_size, VM_NORESERVE);
+	if (IS_ERR(tmpl->mem)) {
+		err = PTR_ERR(tmpl->mem);
+		goto put_kvm;
+	}
+	err = kfork_template_fill(tmpl->mem, src,
+				  min_t(u64, args.mem_size, i_size_read(file_inode(src))));
+	if (err)
+		goto put_mem;
+	fput(src);
+
+	atomic64_inc(&kfork_live_templates);
+	fd = anon_inode_getfd("kfork-template", &kfork_template_fops, tmpl, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		kfork_template_put(tmpl);
+	return fd;
+
+put_mem:
+	fput(tmpl->mem);
+put_kvm:
+	fput(tmpl->kvm_dev);
+put_src:
+	fput(src);
+free_state:
+	kvfree(tmpl->state.buf);
+	kfree(tmpl);
+	return err;
+}
+
+/* Reads the caller's size and flags; zero-extends an older, shorter struct. */
+static int kfork_copy_args(void *dst, u32 ksize, const void __user *uarg, u32 *usize_out)
+{
+	u32 usize;
+	int err;
+
+	if (get_user(usize, (u32 __user *)uarg))
+		return -EFAULT;
+	if (usize < 8 || usize > PAGE_SIZE)
+		return -EINVAL;
+	err = copy_struct_from_user(dst, ksize, uarg, usize);
+	if (err)
+		return err == -E2BIG ? -EINVAL : err;
+	*usize_out = usize;
+	return 0;
+}
+
+static long kfork_template_info(struct kfork_template *tmpl, void __user *uarg)
+{
+	struct kfork_template_info info;
+	u32 usize;
+	int err;
+
+	err = kfork_copy_args(&info, sizeof(info), uarg, &usize);
+	if (err)
+		return err;
+	if (info.flags)
+		return -EINVAL;
+	info.mem_size = tmpl->mem_size;
+	info.live_clones = atomic_read(&tmpl->live_clones);
+	info.spawns = atomic64_read(&tmpl->spawns);
+	info.spawn_failures = atomic64_read(&tmpl->spawn_failures);
+	info.resets = atomic64_read(&tmpl->resets);
+	info.pages_shared = READ_ONCE(tmpl->mem->f_mapping->nrpages);
+	info.pages_copied = atomic64_read(&tmpl->pages_copied);
+	/* Pairs with cmpxchg_release() in kfork_template_set_wset(). */
+	info.wset_pages = smp_load_acquire(&tmpl->wset) ? tmpl->wset_len : 0;
+	info.max_clones = tmpl->max_clones;
+	info.pad0 = 0;
+	if (copy_to_user(uarg, &info, min_t(u32, usize, sizeof(info))))
+		return -EFAULT;
+	return 0;
+}
+
+static long kfork_template_set_wset(struct kfork_template *tmpl, void __user *uarg)
+{
+	u64 npages = tmpl->mem_size >> PAGE_SHIFT;
+	struct kfork_template_wset args;
+	u64 *wset;
+	u32 usize, i;
+	int err;
+
+	err = kfork_copy_args(&args, sizeof(args), uarg, &usize);
+	if (err)
+		return err;
+	if (args.flags || args.pad0 || !args.nr_entries || args.nr_entries > KFORK_MAX_WSET)
+		return -EINVAL;
+	if (READ_ONCE(tmpl->wset))
+		return -EEXIST;
+	wset = kvmalloc_array(args.nr_entries, sizeof(*wset), GFP_KERNEL_ACCOUNT);
+	if (!wset)
+		return -ENOMEM;
+	if (copy_from_user(wset, u64_to_user_ptr(args.entries_ptr),
+			   (size_t)args.nr_entries * sizeof(*wset))) {
+		err = -EFAULT;
+		goto free_wset;
+	}
+	for (i = 0; i < args.nr_entries; i++) {
+		if ((wset[i] & ~(KFORK_WSET_GFN_MASK | KFORK_WSET_WRITE)) ||
+		    (wset[i] & KFORK_WSET_GFN_MASK) >= npages) {
+			err = -EINVAL;
+			goto free_wset;
+		}
+	}
+	/* wset_len is published by the release of wset: readers load wset first. */
+	WRITE_ONCE(tmpl->wset_len, args.nr_entries);
+	if (cmpxchg_release(&tmpl->wset, NULL, wset)) {
+		err = -EEXIST;
+		goto free_wset;
+	}
+	return 0;
+
+free_wset:
+	kvfree(wset);
+	return err;
+}
+
+/* Undo a spawn whose result could not reach the caller: nothing stays behind. */
+static void kfork_spawn_undo(const struct kfork_spawn_out *out, u64 mem_size)
+{
+	vm_munmap(out->run_addr, out->run_size);
+	vm_munmap(out->mem_addr, mem_size);
+	close_fd(out->clone_fd);
+	close_fd(out->vcpu_fd);
+	close_fd(out->vm_fd);
+}
+
+static void kfork_spawn_fill(struct kfork_spawn *sp, const struct kfork_spawn_out *out,
+			     u64 mem_size)
+{
+	sp->status = 0;
+	sp->clone_fd = out->clone_fd;
+	sp->vm_fd = out->vm_fd;
+	sp->vcpu_fd = out->vcpu_fd;
+	sp->mem_addr = out->mem_addr;
+	sp->mem_size = mem_size;
+	sp->run_addr = out->run_addr;
+	sp->run_size = out->run_size;
+	sp->prefaulted = out->prefaulted;
+	sp->clone_id = out->clone_id;
+}
+
+/* One spawn described by the struct at uarg; writes the struct back. */
+static int kfork_template_spawn_one(struct kfork_template *tmpl, void __user *uarg, u32 usize,
+				    struct kfork_scratch *s)
+{
+	struct kfork_spawn sp;
+	struct kfork_spawn_out out;
+	int err;
+
+	err = copy_struct_from_user(&sp, sizeof(sp), uarg, usize);
+	if (err)
+		return err == -E2BIG ? -EINVAL : err;
+	if ((sp.flags & ~KFORK_SPAWN_FLAGS) || sp.pad0)
+		return -EINVAL;
+	err = kfork_clone_spawn(tmpl, sp.flags, s, &out);
+	if (err) {
+		atomic64_inc(&tmpl->spawn_failures);
+		return err;
+	}
+	kfork_spawn_fill(&sp, &out, tmpl->mem_size);
+	if (copy_to_user(uarg, &sp, min_t(u32, usize, sizeof(sp)))) {
+		kfork_spawn_undo(&out, tmpl->mem_size);
+		atomic64_inc(&tmpl->spawn_failures);
+		return -EFAULT;
+	}
+	atomic64_inc(&tmpl->spawns);
+	return 0;
+}
+
+static long kfork_template_spawn(struct kfork_template *tmpl, void __user *uarg)
+{
+	struct kfork_scratch s = {};
+	u32 usize;
+	int err;
+
+	if (get_user(usize, (u32 __user *)uarg))
+		return -EFAULT;
+	if (usize < offsetofend(struct kfork_spawn, flags) || usize > PAGE_SIZE)
+		return -EINVAL;
+	err = kfork_scratch_map(&s, tmpl->scratch_len);
+	if (err)
+		return err;
+	err = kfork_template_spawn_one(tmpl, uarg, usize, &s);
+	kfork_scratch_unmap(&s);
+	return err;
+}
+
+static long kfork_template_spawn_batch(struct kfork_template *tmpl, void __user *uarg)
+{
+	struct kfork_spawn_batch args;
+	struct kfork_scratch s = {};
+	u32 usize, i, done = 0;
+	int err;
+
+	err = kfork_copy_args(&args, sizeof(args), uarg, &usize);
+	if (err)
+		return err;
+	if (args.flags || !args.nr || args.nr > tmpl->max_clones ||
+	    args.entry_size < offsetofend(struct kfork_spawn, status) ||
+	    args.entry_size > PAGE_SIZE || args.entry_size % 8)
+		return -EINVAL;
+	err = kfork_scratch_map(&s, tmpl->scratch_len);
+	if (err)
+		return err;
+	for (i = 0; i < args.nr; i++) {
+		void __user *entry = u64_to_user_ptr(args.clones_ptr + (u64)i * args.entry_size);
+		struct kfork_spawn __user *ue = entry;
+		u32 esize;
+
+		if (get_user(esize, &ue->size)) {
+			err = -EFAULT;
+			break;
+		}
+		if (fatal_signal_pending(current))
+			err = -EINTR;
+		else if (esize != args.entry_size)
+			err = -EINVAL;
+		else
+			err = kfork_template_spawn_one(tmpl, entry, esize, &s);
+		if (!err)
+			done++;
+		if (put_user(err, &ue->status)) {
+			err = -EFAULT;
+			break;
+		}
+		err = 0;
+	}
+	kfork_scratch_unmap(&s);
+	return err ? err : done;
+}
+
+static long kfork_template_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct kfork_template *tmpl = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case KFORK_TEMPLATE_INFO:
+		return kfork_template_info(tmpl, uarg);
+	case KFORK_TEMPLATE_SET_WSET:
+		return kfork_template_set_wset(tmpl, uarg);
+	case KFORK_SPAWN:
+		return kfork_template_spawn(tmpl, uarg);
+	case KFORK_SPAWN_BATCH:
+		return kfork_template_spawn_batch(tmpl, uarg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static int kfork_template_file_release(struct inode *inode, struct file *file)
+{
+	kfork_template_put(file->private_data);
+	return 0;
+}
+
+static const struct file_operations kfork_template_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = kfork_template_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.release = kfork_template_file_release,
+	.llseek = noop_llseek,
+};

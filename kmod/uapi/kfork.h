@@ -1,0 +1,210 @@
+/* SPDX-License-Identifier: GPL-2.0-only WITH Linux-syscall-note */
+/* kfork.h - the ABI of /dev/kfork: templates, clones, spawn, batch spawn, reset. */
+#ifndef _UAPI_LINUX_KFORK_H
+#define _UAPI_LINUX_KFORK_H
+
+#include <linux/const.h>
+#include <linux/ioctl.h>
+#include <linux/types.h>
+
+/*
+ * Rules every argument struct follows: it starts with __u32 size (the caller's
+ * sizeof) and __u32 flags; a larger struct from a newer caller is accepted if
+ * its extra bytes are zero (copy_struct_from_user), a smaller one from an older
+ * caller is zero-extended. Unknown flags and non-zero pads are -EINVAL. Output
+ * fields are written back for at most min(size, the module's size) bytes.
+ * Pointers travel as __u64. Fields marked "in" are read, "out" written.
+ */
+#define KFORK_VERSION		1
+#define KFORK_DEVICE		"/dev/kfork"
+#define KFORK_IOC		0xB6
+
+/* /dev/kfork ------------------------------------------------------------- */
+
+/* Returns KFORK_VERSION. */
+#define KFORK_GET_VERSION	_IO(KFORK_IOC, 0x00)
+
+#define KFORK_CAP_SPAWN		_BITULL(0)	/* KFORK_SPAWN */
+#define KFORK_CAP_SPAWN_BATCH	_BITULL(1)	/* KFORK_SPAWN_BATCH */
+#define KFORK_CAP_RESET		_BITULL(2)	/* KFORK_CLONE_RESET, dirtied pages only */
+#define KFORK_CAP_PREFAULT	_BITULL(3)	/* working set mapped at spawn: SET_WSET */
+
+struct kfork_caps {
+	__u32 size;		/* in */
+	__u32 flags;		/* in: 0 */
+	__u64 caps;		/* out: KFORK_CAP_* */
+	__u32 version;		/* out: KFORK_VERSION */
+	__u32 max_clones;	/* out: default and highest per-template cap on live clones */
+	__u64 max_mem_size;	/* out: largest guest memory a template may have */
+	__u32 max_state_len;	/* out: largest machine state blob */
+	__u32 max_wset;		/* out: most working-set entries */
+	__u64 live_templates;	/* out: template objects alive in the module */
+	__u64 live_clones;	/* out: clone objects alive in the module */
+};
+
+/*
+ * Machine state, the format libkfork's vmm/state.c writes: a sequence of
+ * items, each a struct kfork_state_item followed by len bytes padded to 8,
+ * holding the argument of the named KVM_SET_* ioctl. The module restores them
+ * in tag order. KFORK_STATE_UART is the user-space UART's and is ignored.
+ */
+struct kfork_state_item {
+	__u32 tag;		/* KFORK_STATE_* */
+	__u32 len;		/* bytes of data after this header */
+};
+
+enum {
+	KFORK_STATE_CPUID = 1,		/* struct kvm_cpuid2 + entries */
+	KFORK_STATE_PIT2,		/* struct kvm_pit_state2 */
+	KFORK_STATE_CLOCK,		/* struct kvm_clock_data: only .clock is used */
+	KFORK_STATE_PIC_MASTER,		/* struct kvm_irqchip, chip_id 0 */
+	KFORK_STATE_PIC_SLAVE,		/* struct kvm_irqchip, chip_id 1 */
+	KFORK_STATE_IOAPIC,		/* struct kvm_irqchip, chip_id 2 */
+	KFORK_STATE_MP_STATE,		/* struct kvm_mp_state */
+	KFORK_STATE_REGS,		/* struct kvm_regs */
+	KFORK_STATE_SREGS,		/* struct kvm_sregs */
+	KFORK_STATE_FPU,		/* struct kvm_fpu (optional) */
+	KFORK_STATE_XSAVE,		/* struct kvm_xsave, KVM_CAP_XSAVE2 bytes (optional) */
+	KFORK_STATE_XCRS,		/* struct kvm_xcrs (optional) */
+	KFORK_STATE_DEBUGREGS,		/* struct kvm_debugregs (optional) */
+	KFORK_STATE_LAPIC,		/* struct kvm_lapic_state */
+	KFORK_STATE_MSRS,		/* struct kvm_msrs + entries */
+	KFORK_STATE_VCPU_EVENTS,	/* struct kvm_vcpu_events (optional) */
+	KFORK_STATE_UART,		/* user-space device state: ignored */
+	KFORK_STATE_MAX,
+};
+
+/*
+ * Register a template: returns a template fd (O_CLOEXEC). The module copies
+ * the non-zero pages of mem_fd (any readable regular file, typically a memfd)
+ * into memory it owns and seals; nobody can change them afterwards, the
+ * caller included. The fd can be passed to other processes (SCM_RIGHTS).
+ * Errors: EINVAL bad size/flags/pad/mem_size/state, EBADF mem_fd, E2BIG state
+ * too long, ENOENT no /dev/kvm, EFAULT bad pointer, ENOMEM.
+ */
+struct kfork_template_create {
+	__u32 size;		/* in */
+	__u32 flags;		/* in: 0 */
+	__s32 mem_fd;		/* in: guest memory, offset 0 = guest-physical 0 */
+	__u32 max_clones;	/* in: cap on live clones; 0 = the module's default */
+	__u64 mem_size;		/* in: bytes, page multiple, <= max_mem_size */
+	__u64 state_ptr;	/* in: machine state (struct kfork_state_item list) */
+	__u32 state_len;	/* in: bytes at state_ptr */
+	__u32 pad0;		/* must be 0 */
+};
+
+#define KFORK_TEMPLATE_CREATE	_IOW(KFORK_IOC, 0x01, struct kfork_template_create)
+#define KFORK_GET_CAPS		_IOWR(KFORK_IOC, 0x02, struct kfork_caps)
+
+/* template fd ------------------------------------------------------------ */
+
+struct kfork_template_info {
+	__u32 size;		/* in */
+	__u32 flags;		/* in: 0 */
+	__u64 mem_size;		/* out */
+	__u64 live_clones;	/* out: clones whose clone fd is open */
+	__u64 spawns;		/* out: successful spawns */
+	__u64 spawn_failures;	/* out */
+	__u64 resets;		/* out: successful resets */
+	__u64 pages_shared;	/* out: template pages (every clone maps them) */
+	__u64 pages_copied;	/* out: pages clones had dirtied, counted at each reset */
+	__u64 wset_pages;	/* out: working-set entries (0: none recorded) */
+	__u32 max_clones;	/* out */
+	__u32 pad0;
+};
+
+#define KFORK_TEMPLATE_INFO	_IOWR(KFORK_IOC, 0x10, struct kfork_template_info)
+
+/*
+ * The template's working set: guest pages a typical exec touches, mapped
+ * (host page tables and KVM's stage-2 tables) at every spawn so the clone
+ * does not exit to KVM once per page. Each entry is a guest frame number,
+ * with KFORK_WSET_WRITE if the exec writes it (it is then copied at spawn).
+ * Set once per template: EEXIST afterwards. Entries past mem_size: EINVAL.
+ */
+#define KFORK_WSET_WRITE	_BITULL(63)
+#define KFORK_WSET_GFN_MASK	(_BITULL(52) - 1)
+
+struct kfork_template_wset {
+	__u32 size;		/* in */
+	__u32 flags;		/* in: 0 */
+	__u64 entries_ptr;	/* in: __u64 entries */
+	__u32 nr_entries;	/* in: <= max_wset */
+	__u32 pad0;
+};
+
+#define KFORK_TEMPLATE_SET_WSET	_IOW(KFORK_IOC, 0x11, struct kfork_template_wset)
+
+/*
+ * Spawn a clone, ready for KVM_RUN, into the calling process: a new KVM VM
+ * (vm_fd) with one vCPU (vcpu_fd, its struct kvm_run mapped at run_addr),
+ * guest memory mapped copy-on-write from the template at mem_addr (the
+ * caller unmaps it with munmap when done), the template's machine state
+ * restored, and the working set pre-faulted. All three fds are O_CLOEXEC and
+ * the caller's; closing clone_fd ends the clone's link to the template (no
+ * more resets) but leaves the VM usable. Per-clone seed and wall clock are
+ * the caller's business (libkfork queues them on the serial line).
+ * Errors: ENOSPC the template's cap on live clones, EMFILE, ENOMEM, any
+ * error of the KVM ioctl that failed (e.g. EINVAL for a state KVM refuses).
+ */
+#define KFORK_SPAWN_NO_PREFAULT	_BITUL(0)	/* skip the working set */
+#define KFORK_SPAWN_FLAGS	KFORK_SPAWN_NO_PREFAULT
+
+struct kfork_spawn {
+	__u32 size;		/* in */
+	__u32 flags;		/* in: KFORK_SPAWN_* */
+	__s32 status;		/* out (batch): 0 or -errno for this clone */
+	__s32 clone_fd;		/* out */
+	__s32 vm_fd;		/* out */
+	__s32 vcpu_fd;		/* out */
+	__u64 mem_addr;		/* out: guest memory in the caller's address space */
+	__u64 mem_size;		/* out */
+	__u64 run_addr;		/* out: the vCPU's struct kvm_run */
+	__u32 run_size;		/* out */
+	__u32 pad0;
+	__u64 prefaulted;	/* out: working-set pages mapped */
+	__u64 clone_id;		/* out: unique within the template */
+};
+
+#define KFORK_SPAWN		_IOWR(KFORK_IOC, 0x12, struct kfork_spawn)
+
+/*
+ * Spawn nr clones; clones_ptr points to nr structs of entry_size bytes, each
+ * with its own size and flags in. Returns how many succeeded; every entry's
+ * status says how it went, and the failed ones hold no fd. Clones that
+ * succeeded are the caller's even when others failed.
+ */
+struct kfork_spawn_batch {
+	__u32 size;		/* in */
+	__u32 flags;		/* in: 0 */
+	__u64 clones_ptr;	/* in: struct kfork_spawn[nr] */
+	__u32 nr;		/* in: 1..max_clones */
+	__u32 entry_size;	/* in: sizeof(struct kfork_spawn) of the caller */
+};
+
+#define KFORK_SPAWN_BATCH	_IOWR(KFORK_IOC, 0x13, struct kfork_spawn_batch)
+
+/* clone fd --------------------------------------------------------------- */
+
+/*
+ * Return the clone to the template's state in place: only the pages the
+ * guest (or KVM on its behalf) dirtied since the last spawn or reset are
+ * dropped back to the template's; VM, vCPU, fds and the mapping survive, and
+ * the rest of the mapping stays mapped in both page tables. Must be called
+ * by the process that spawned the clone, with the vCPU out of KVM_RUN and
+ * any port I/O completed. Writes the caller makes through mem_addr itself
+ * are not tracked. Errors: EPERM another process, EFAULT mapping gone.
+ */
+#define KFORK_RESET_NO_PREFAULT	_BITUL(0)
+#define KFORK_RESET_FLAGS	KFORK_RESET_NO_PREFAULT
+
+struct kfork_clone_reset {
+	__u32 size;		/* in */
+	__u32 flags;		/* in: KFORK_RESET_* */
+	__u64 pages_reset;	/* out: dirtied pages dropped */
+	__u64 prefaulted;	/* out */
+};
+
+#define KFORK_CLONE_RESET	_IOWR(KFORK_IOC, 0x20, struct kfork_clone_reset)
+
+#endif /* _UAPI_LINUX_KFORK_H */
