@@ -40,6 +40,7 @@ $(KSELFTEST_H) &:
 	$(Q)mv $(B)/kselftest*.h $(B)/include/
 
 include userspace/userspace.mk
+include kmod/kmod.mk
 include userspace/bpf/bpf.mk
 include guest/guest.mk
 include tests/tests.mk
