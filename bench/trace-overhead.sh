@@ -1,0 +1,75 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# trace-overhead.sh - spawn p50 with and without `kfork trace` attached, alternating in one run.
+#
+#   bench/trace-overhead.sh [N] [ROUNDS]     N spawns per measurement (default 200), ROUNDS (default 4)
+#
+# KIND=tiny|minimal (default tiny; minimal needs a Linux guest: the lab), CODE (default
+# 'echo hi'). Rounds alternate A B B A ... so drift hits both sides alike; the figure is
+# the median over rounds of kfork run's own spawn p50. Needs root (BPF).
+set -euo pipefail
+
+N=${1:-200}
+ROUNDS=${2:-4}
+KIND=${KIND:-tiny}
+CODE=${CODE:-echo hi}
+TREE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+KFORK=$TREE/build/kfork
+WORK=$(mktemp -d /tmp/kfork-trace-overhead.XXXXXX)
+TRACER=
+
+cleanup()
+{
+	[[ -z "$TRACER" ]] || kill -INT "$TRACER" 2>/dev/null || true
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+die() { echo "trace-overhead: $*" >&2; exit 1; }
+
+[[ $EUID -eq 0 ]] || die "needs root (kfork trace loads BPF)"
+[[ -x "$KFORK" ]] || die "$KFORK not built (run make)"
+"$KFORK" template build --kind "$KIND" -o "$WORK/t.tmpl" 2>/dev/null ||
+	die "kfork template build --kind $KIND failed"
+
+# Prints "spawn_p50_us round_trip_p50_us" of one `kfork run -n N`.
+measure()
+{
+	"$KFORK" run -n "$N" -t "$WORK/t.tmpl" -- "$CODE" |
+		sed -n 's/.*spawn p50 \([0-9.]*\) us.*round trip p50 \([0-9.]*\) us.*/\1 \2/p'
+}
+
+measure_traced()
+{
+	"$KFORK" trace --json --duration 3600 >"$WORK/records.json" 2>"$WORK/trace.err" &
+	TRACER=$!
+	for _ in $(seq 600); do
+		grep -q "tracing spawns" "$WORK/trace.err" && break
+		kill -0 "$TRACER" 2>/dev/null || die "kfork trace failed: $(cat "$WORK/trace.err")"
+		sleep 0.1
+	done
+	measure
+	kill -INT "$TRACER"
+	wait "$TRACER" || die "kfork trace exited $?: $(cat "$WORK/trace.err")"
+	TRACER=
+	[[ $(wc -l <"$WORK/records.json") -eq $N ]] ||
+		die "traced run recorded $(wc -l <"$WORK/records.json") spawns, expected $N"
+}
+
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+measure >/dev/null	# warm up: page cache, template pages
+for r in $(seq "$ROUNDS"); do
+	if (( r % 2 )); then
+		measure >>"$WORK/off"; measure_traced >>"$WORK/on"
+	else
+		measure_traced >>"$WORK/on"; measure >>"$WORK/off"
+	fi
+done
+off=$(cut -d' ' -f1 "$WORK/off" | median)
+on=$(cut -d' ' -f1 "$WORK/on" | median)
+rt_off=$(cut -d' ' -f2 "$WORK/off" | median)
+rt_on=$(cut -d' ' -f2 "$WORK/on" | median)
+echo "trace-overhead: $KIND template, $ROUNDS rounds x $N spawns each way, kernel $(uname -r)"
+echo "trace-overhead: spawn p50 $off us untraced, $on us traced: $(awk -v a="$off" -v b="$on" 'BEGIN { printf "%+.1f%%", (b - a) * 100 / a }')"
+echo "trace-overhead: spawn+exec p50 $rt_off us untraced, $rt_on us traced: $(awk -v a="$rt_off" -v b="$rt_on" 'BEGIN { printf "%+.1f%%", (b - a) * 100 / a }')"

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* trace_test.c - `kfork trace` in the lab: every attach point, 200 minimal-guest spawns, exits that add up. */
+#include "../trace_workload.h"
+#include "kselftest_harness.h"
+
+#define SPAWNS		200
+#define TMPL		"/tmp/kfork-trace-lab-minimal.tmpl"
+
+FIXTURE(lab) {
+	const char *skip;
+	struct trace_run run;
+	struct trace_check check;
+};
+
+FIXTURE_SETUP(lab)
+{
+	char *const build[] = { KFORK_BIN, "template", "build", "--kind", "minimal", "-o", TMPL, NULL };
+	char *const spawns[] = { KFORK_BIN, "run", "-n", "200", "-t", TMPL, "--", "true", NULL };
+	pid_t pid;
+
+	memset(&self->run, 0, sizeof(self->run));
+	self->skip = getenv("KFORK_LAB") ? trace_skip_reason() : "not in the lab";
+	if (!self->skip && (access("build/guest/vmlinux", R_OK) ||
+			    access("build/guest/minimal.cpio.gz", R_OK)))
+		self->skip = "guest kernel or minimal initramfs not built (run make)";
+	if (self->skip)
+		SKIP(return, "%s (run it under `make lab`)", self->skip);
+	if (access(TMPL, R_OK)) {
+		pid = spawn_cmd(build, NULL, NULL);
+		ASSERT_EQ(0, wait_status(pid)) TH_LOG("kfork template build --kind minimal failed");
+	}
+	ASSERT_EQ(0, trace_around(&self->run, spawns)) TH_LOG("kfork trace never attached: %s",
+							      self->run.messages);
+	ASSERT_EQ(0, self->run.workload_status);
+	ASSERT_EQ(0, self->run.trace_status) TH_LOG("%s", self->run.messages);
+	trace_check_records(&self->run, &self->check);
+}
+
+FIXTURE_TEARDOWN(lab)
+{
+	trace_run_free(&self->run);
+}
+
+#define NEED_LAB() do { if (self->skip) SKIP(return, "%s", self->skip); } while (0)
+
+/* Template build and 200 spawns under emulated nested KVM: minutes, not the default 30 s. */
+TEST_F_TIMEOUT(lab, every_attach_point_and_the_numbers_add_up, 900)
+{
+	struct trace_check *c = &self->check;
+
+	NEED_LAB();
+	/* On the lab's 6.1 with real (nested) SVM nothing is missing. */
+	EXPECT_NE(NULL, strstr(self->run.messages, "every figure available"))
+		TH_LOG("%s", self->run.messages);
+	EXPECT_EQ(NULL, strstr(self->run.messages, "never fired")) TH_LOG("%s", self->run.messages);
+	EXPECT_EQ(SPAWNS, c->records);
+	EXPECT_EQ(SPAWNS, c->max_clone);
+	EXPECT_EQ(0, c->phases_missing);
+	EXPECT_EQ(0, c->sum_off) TH_LOG("worst phase sum is %.1f%% off libkfork's time",
+					c->worst_off * 100);
+	/* Every KVM_RUN return libkfork counted is one kvm_userspace_exit, and one VM exit at least. */
+	EXPECT_EQ(SPAWNS, c->exits_counted);
+	EXPECT_EQ(0, c->exits_off);
+	EXPECT_EQ(SPAWNS, c->kvm_exits_counted);
+	EXPECT_EQ(SPAWNS, c->stage2_counted);
+	if (c->records)
+		TH_LOG("%d spawns, worst phase sum %.2f%% off libkfork's time", c->records,
+		       c->worst_off * 100);
+}
+
+TEST_HARNESS_MAIN
