@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "lib/error.h"
 #include "lib/internal.h"
@@ -34,6 +35,39 @@ static int clone_arm(struct kf_clone *clone)
 	return exec_queue_init(clone);
 }
 
+/* The user backend's clone: KVM ioctls from here; undone by clone_unbuild(). */
+static int user_clone_build(struct kf_clone *clone, const char *name)
+{
+	struct kf_template *tmpl = clone->tmpl;
+	int err;
+
+	err = clone_map_memory(clone);
+	if (err)
+		return err;
+	err = vm_create(&clone->vm, name, clone->mem, tmpl->mem_size);
+	if (err)
+		goto unmap;
+	KF_PROBE1(spawn_vm, clone->id);
+	err = state_restore(&clone->vm, &tmpl->state, 0);
+	if (err)
+		goto destroy_vm;
+	return 0;
+
+destroy_vm:
+	vm_destroy(&clone->vm);
+unmap:
+	munmap(clone->mem, tmpl->mem_size);
+	return err;
+}
+
+static void clone_unbuild(struct kf_clone *clone)
+{
+	vm_destroy(&clone->vm);
+	munmap(clone->mem, clone->tmpl->mem_size);
+	if (clone->kmod_fd >= 0)
+		close(clone->kmod_fd);
+}
+
 int kf_spawn(struct kf_template *tmpl, struct kf_clone **out)
 {
 	uint64_t t0 = vm_now_ns();
@@ -44,6 +78,7 @@ int kf_spawn(struct kf_template *tmpl, struct kf_clone **out)
 	clone = calloc(1, sizeof(*clone));
 	if (!clone)
 		return kf_fail(-ENOMEM, "spawn from %s", tmpl->name);
+	clone->kmod_fd = -1;
 	clone->dec = malloc(sizeof(*clone->dec));
 	if (!clone->dec) {
 		err = kf_fail(-ENOMEM, "spawn from %s", tmpl->name);
@@ -53,32 +88,26 @@ int kf_spawn(struct kf_template *tmpl, struct kf_clone **out)
 	clone->id = atomic_fetch_add(&tmpl->next_id, 1);
 	KF_PROBE1(spawn_start, clone->id);
 	snprintf(name, sizeof(name), "clone %llu", (unsigned long long)clone->id);
-	err = clone_map_memory(clone);
+	if (tmpl->backend == KF_BACKEND_KMOD)
+		err = kmod_clone_build(clone, name);
+	else
+		err = user_clone_build(clone, name);
 	if (err)
 		goto free_dec;
-	err = vm_create(&clone->vm, name, clone->mem, tmpl->mem_size);
-	if (err)
-		goto unmap;
 	clone->vm.uart.tx = exec_guest_tx;
 	clone->vm.uart.tx_arg = clone;
-	KF_PROBE1(spawn_vm, clone->id);
-	err = state_restore(&clone->vm, &tmpl->state, 0);
-	if (err)
-		goto destroy_vm;
 	KF_PROBE1(spawn_restored, clone->id);
 	err = clone_arm(clone);
 	if (err)
-		goto destroy_vm;
+		goto unbuild;
 	atomic_fetch_add(&tmpl->refs, 1);
 	clone->spawn_ns = vm_now_ns() - t0;
 	KF_PROBE2(spawn_done, clone->id, clone->spawn_ns);
 	*out = clone;
 	return 0;
 
-destroy_vm:
-	vm_destroy(&clone->vm);
-unmap:
-	munmap(clone->mem, tmpl->mem_size);
+unbuild:
+	clone_unbuild(clone);
 free_dec:
 	free(clone->dec);
 free_clone:
@@ -96,13 +125,19 @@ int kf_reset(struct kf_clone *clone)
 	err = vm_complete_io(&clone->vm);
 	if (err)
 		return err;
-	/* Drop every private (copied) page: the mapping falls back to the template's. */
-	if (madvise(clone->mem, clone->tmpl->mem_size, MADV_DONTNEED) < 0)
-		return kf_fail(-errno, "madvise(DONTNEED) resetting clone %llu",
-			       (unsigned long long)clone->id);
-	err = state_restore(&clone->vm, &clone->tmpl->state, 1);
-	if (err)
-		return err;
+	if (clone->tmpl->backend == KF_BACKEND_KMOD) {
+		err = kmod_clone_reset(clone);
+		if (err)
+			return err;
+	} else {
+		/* Drop every private (copied) page: the mapping falls back to the template's. */
+		if (madvise(clone->mem, clone->tmpl->mem_size, MADV_DONTNEED) < 0)
+			return kf_fail(-errno, "madvise(DONTNEED) resetting clone %llu",
+				       (unsigned long long)clone->id);
+		err = state_restore(&clone->vm, &clone->tmpl->state, 1);
+		if (err)
+			return err;
+	}
 	err = clone_arm(clone);
 	if (err)
 		return err;
@@ -115,8 +150,9 @@ void clone_teardown(struct kf_clone *clone)
 {
 	struct kf_template *tmpl = clone->tmpl;
 
-	vm_destroy(&clone->vm);
-	munmap(clone->mem, tmpl->mem_size);
+	if (tmpl->backend == KF_BACKEND_KMOD)
+		kmod_clone_learn(clone);
+	clone_unbuild(clone);
 	free(clone->dec);
 	free(clone);
 	kf_template_put(tmpl);

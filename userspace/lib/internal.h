@@ -20,6 +20,8 @@ struct kf_template {
 	atomic_uint_fast64_t next_id;
 	atomic_int refs;		/* the opener + each live clone */
 	char name[64];			/* file name, for messages */
+	int kmod_fd;			/* kmod backend: the module's template fd, else -1 */
+	atomic_int kmod_wset_state;	/* kmod: 0 working set not recorded, 1 recording, 2 set */
 };
 
 struct exec_session;
@@ -34,6 +36,7 @@ struct kf_clone {
 	int init_pending;		/* INIT sent, INIT_OK not seen yet */
 	int needs_reset;		/* an exec timed out: state unknown */
 	uint64_t spawn_ns;
+	int kmod_fd;			/* kmod backend: the clone fd, else -1 */
 	struct kf_clone *reap_next;
 };
 
@@ -47,6 +50,12 @@ void kf_template_put(struct kf_template *tmpl);
 /* exec.c: bytes the guest wrote to the UART */
 void exec_guest_tx(void *arg, uint8_t byte);
 int exec_queue_init(struct kf_clone *clone);
+
+/* kmod.c: the kmod backend, /dev/kfork (see kmod/uapi/kfork.h) */
+int kmod_template_register(struct kf_template *tmpl);
+int kmod_clone_build(struct kf_clone *clone, const char *name);
+int kmod_clone_reset(struct kf_clone *clone);
+void kmod_clone_learn(struct kf_clone *clone);
 
 /* reaper.c: tear clones down on a background thread */
 void reaper_push(struct kf_clone *clone);

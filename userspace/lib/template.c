@@ -39,12 +39,8 @@ static int backend_choose(enum kf_backend asked, enum kf_backend *out)
 	}
 	if (asked == KF_BACKEND_AUTO)
 		asked = have_kmod ? KF_BACKEND_KMOD : KF_BACKEND_USER;
-	if (asked == KF_BACKEND_KMOD) {
-		/* The module's clone path is not wired into libkfork yet. */
-		return kf_reject(-ENOTSUP, "kmod backend: %s",
-			       have_kmod ? "this libkfork does not drive /dev/kfork yet; use --backend user"
-					 : "/dev/kfork not present (load kfork.ko) ");
-	}
+	if (asked == KF_BACKEND_KMOD && !have_kmod)
+		return kf_reject(-ENOTSUP, "kmod backend: /dev/kfork not present (load kfork.ko, or use --backend user)");
 	*out = asked;
 	return 0;
 }
@@ -59,6 +55,7 @@ int kf_template_open(const char *path, enum kf_backend backend, struct kf_templa
 	if (!tmpl)
 		return kf_fail(-ENOMEM, "template %s", path);
 	tmpl->memfd = -1;
+	tmpl->kmod_fd = -1;
 	snprintf(tmpl->name, sizeof(tmpl->name), "%s", base ? base + 1 : path);
 	err = backend_choose(backend, &tmpl->backend);
 	if (err)
@@ -66,6 +63,11 @@ int kf_template_open(const char *path, enum kf_backend backend, struct kf_templa
 	err = tplfile_read(path, tmpl);
 	if (err)
 		goto free_tmpl;
+	if (tmpl->backend == KF_BACKEND_KMOD) {
+		err = kmod_template_register(tmpl);
+		if (err)
+			goto free_tmpl;
+	}
 	atomic_init(&tmpl->refs, 1);
 	atomic_init(&tmpl->next_id, 1);
 	*out = tmpl;
@@ -83,7 +85,10 @@ void kf_template_put(struct kf_template *tmpl)
 {
 	if (atomic_fetch_sub(&tmpl->refs, 1) != 1)
 		return;
-	close(tmpl->memfd);
+	if (tmpl->kmod_fd >= 0)
+		close(tmpl->kmod_fd);
+	if (tmpl->memfd >= 0)
+		close(tmpl->memfd);
 	state_free(&tmpl->state);
 	free(tmpl);
 }
