@@ -14,7 +14,8 @@ FIXTURE(lab) {
 
 FIXTURE_SETUP(lab)
 {
-	char *const build[] = { KFORK_BIN, "template", "build", "--kind", "minimal", "-o", TMPL, NULL };
+	char *const build[] = { KFORK_BIN, "template", "build", "--kind", "minimal", "--timeout", "600",
+				"-o", TMPL, NULL };
 	char *const spawns[] = { KFORK_BIN, "run", "-n", "200", "-t", TMPL, "--", "true", NULL };
 	pid_t pid;
 
@@ -26,8 +27,16 @@ FIXTURE_SETUP(lab)
 	if (self->skip)
 		SKIP(return, "%s (run it under `make lab`)", self->skip);
 	if (access(TMPL, R_OK)) {
-		pid = spawn_cmd(build, NULL, NULL);
-		ASSERT_EQ(0, wait_status(pid)) TH_LOG("kfork template build --kind minimal failed");
+		char *why;
+		int status;
+
+		pid = spawn_cmd(build, NULL, TMPL ".err");
+		status = wait_status(pid);
+		why = slurp(TMPL ".err");
+		unlink(TMPL ".err");
+		EXPECT_EQ(0, status) TH_LOG("kfork template build --kind minimal: %s", why);
+		free(why);
+		ASSERT_EQ(0, status);
 	}
 	ASSERT_EQ(0, trace_around(&self->run, spawns)) TH_LOG("kfork trace never attached: %s",
 							      self->run.messages);
