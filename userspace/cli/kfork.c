@@ -58,14 +58,15 @@ static int cmd_template_build(int argc, char **argv)
 		{ "kind", required_argument, NULL, 'k' }, { "output", required_argument, NULL, 'o' },
 		{ "kernel", required_argument, NULL, 'K' }, { "initrd", required_argument, NULL, 'I' },
 		{ "mem", required_argument, NULL, 'm' }, { "verbose", no_argument, NULL, 'v' },
-		{ "timeout", required_argument, NULL, 'T' }, { NULL, 0, NULL, 0 },
+		{ "timeout", required_argument, NULL, 'T' }, { "cmdline", required_argument, NULL, 'c' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct kf_build_opts opts = { .kind = KF_KIND_MAX };
 	const char *out = NULL;
 	char rel[64];
 	int c, err;
 
-	while ((c = getopt_long(argc, argv, "k:o:K:I:m:vT:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:o:K:I:m:vT:c:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': opts.kind = parse_kind(optarg); break;
 		case 'o': out = optarg; break;
@@ -74,7 +75,8 @@ static int cmd_template_build(int argc, char **argv)
 		case 'm': opts.mem_size = strtoull(optarg, NULL, 0) << 20; break;
 		case 'v': opts.verbose = 1; break;
 		case 'T': opts.timeout_ms = strtoul(optarg, NULL, 0) * 1000; break;
-		default: die("usage: kfork template build --kind minimal|python|tiny -o FILE [--kernel F] [--initrd F] [--mem MiB] [-v]");
+		case 'c': opts.cmdline = optarg; break;
+		default: die("usage: kfork template build --kind minimal|python|tiny -o FILE [--kernel F] [--initrd F] [--mem MiB] [--cmdline S] [--timeout S] [-v]");
 		}
 	}
 	if (opts.kind == KF_KIND_MAX || !out)

@@ -34,16 +34,22 @@ static struct kvm_cpuid2 *kvm_host_get_cpuid(int fd)
 }
 
 /*
- * KVM reports the APIC ID of whichever host CPU answered; a guest's vCPU 0 has
- * APIC ID 0. Normalise so that a template compares equal from any host CPU.
+ * Turn what KVM supports into what the guest sees. KVM reports the APIC ID of
+ * whichever host CPU answered; vCPU 0 has APIC ID 0, and normalising it makes
+ * a template compare equal from any host CPU. KVM does not report the
+ * "running under a hypervisor" bit; without it Linux never looks at KVM's
+ * leaves, so it has no kvmclock and falls back to calibrating the TSC against
+ * the PIT, which fails on a loaded nested host and hangs the boot.
  */
 static void kvm_host_fix_cpuid(struct kvm_cpuid2 *cpuid)
 {
 	for (uint32_t i = 0; i < cpuid->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
 
-		if (e->function == 1)
+		if (e->function == 1) {
 			e->ebx &= 0x00ffffff;
+			e->ecx |= 1u << 31;	/* X86_FEATURE_HYPERVISOR */
+		}
 		else if (e->function == 0xb || e->function == 0x1f)
 			e->edx = 0;
 		else if (e->function == 0x8000001e)
