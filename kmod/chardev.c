@@ -27,10 +27,13 @@ static_assert(KFORK_STATE_UART == 17);
 atomic64_t kfork_live_templates = ATOMIC64_INIT(0);
 atomic64_t kfork_live_clones = ATOMIC64_INIT(0);
 
-/* An anon-inode file of our own: KVM's VM and vCPU files share its inode. */
-static struct file *kfork_anon_probe;
+/*
+ * The inode every anon-inode file shares (anon_inode_getfile() without a
+ * secure context), KVM's VM and vCPU files included. It lives as long as
+ * the kernel; we learn it from a throwaway file at init.
+ */
+static struct inode *kfork_anon_inode;
 
-/* No .owner: the probe lives as long as the module and must not pin it. */
 static const struct file_operations kfork_probe_fops;
 
 /*
@@ -43,7 +46,7 @@ bool kfork_file_is_kvm(struct file *file, const char *name, bool prefix)
 {
 	const char *d_name = file->f_path.dentry->d_name.name;
 
-	if (file_inode(file) != file_inode(kfork_anon_probe) || !file->private_data)
+	if (file_inode(file) != kfork_anon_inode || !file->private_data)
 		return false;
 	return prefix ? !strncmp(d_name, name, strlen(name)) : !strcmp(d_name, name);
 }
@@ -109,20 +112,20 @@ static struct miscdevice kfork_misc = {
 
 static int __init kfork_init(void)
 {
+	struct file *probe;
 	int err;
 
-	kfork_anon_probe = anon_inode_getfile("kfork-probe", &kfork_probe_fops, NULL, O_RDONLY);
-	if (IS_ERR(kfork_anon_probe))
-		return PTR_ERR(kfork_anon_probe);
+	/* fput() is deferred, but runs before insmod returns: the module is still here. */
+	probe = anon_inode_getfile("kfork-probe", &kfork_probe_fops, NULL, O_RDONLY);
+	if (IS_ERR(probe))
+		return PTR_ERR(probe);
+	kfork_anon_inode = file_inode(probe);
+	fput(probe);
 	err = misc_register(&kfork_misc);
 	if (err)
-		goto put_probe;
+		return err;
 	pr_info("kfork: /dev/kfork ready (ABI version %d)\n", KFORK_VERSION);
 	return 0;
-
-put_probe:
-	fput(kfork_anon_probe);
-	return err;
 }
 
 /*
@@ -132,7 +135,6 @@ put_probe:
 static void __exit kfork_exit(void)
 {
 	misc_deregister(&kfork_misc);
-	fput(kfork_anon_probe);
 }
 
 module_init(kfork_init);

@@ -49,3 +49,11 @@ $(KMOD_CHECKPATCH):
 kmod-checkpatch: $(KMOD_CHECKPATCH)
 	$(Q)$(KMOD_CHECKPATCH) --strict --no-tree --terse --show-types \
 		--ignore FILE_PATH_CHANGES,SPDX_LICENSE_TAG -f kmod/*.c kmod/*.h kmod/uapi/*.h
+
+# tests/kmod/*_test.c: kselftest binaries the lab runs (tests/lab/run-in-lab.sh); they
+# SKIP without /dev/kfork. Built whether or not the module can be.
+KMOD_TESTS := $(patsubst tests/kmod/%.c,$(B)/tests/kmod/%,$(wildcard tests/kmod/*_test.c))
+$(B)/tests/kmod/%: tests/kmod/%.c kmod/uapi/kfork.h $(KSELFTEST_H) $(B)/libkfork.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_LIBS)
+all: $(KMOD_TESTS)
