@@ -95,7 +95,10 @@ lab_seconds_since()
 
 lab_run()
 {
-	local cmd=$1 nonce cmdfile errlog append start elapsed qemu_rc quiet=quiet
+	local cmd=$1 nonce cmdfile errlog append start elapsed qemu_rc
+	# Only panics, oopses and BUGs (levels 0-2) reach the console; KVM's err-level
+	# chatter (unhandled MSRs of nested guests) would interleave with CMD's output.
+	local quiet="quiet loglevel=3"
 	local timeout=${LAB_TIMEOUT:-1800}
 
 	[[ -n "$cmd" ]] || lab_die "nothing to run: lab.sh run CMD needs a non-empty CMD"
