@@ -57,3 +57,9 @@ $(B)/tests/kmod/%: tests/kmod/%.c kmod/uapi/kfork.h $(KSELFTEST_H) $(B)/libkfork
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_LIBS)
 all: $(KMOD_TESTS)
+
+# bench/kmod_vs_user: the module against the user backend, same run (run it in the lab).
+$(B)/bench/kmod_vs_user: bench/kmod_vs_user.c $(B)/libkfork.a
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(TEST_LIBS)
+all: $(B)/bench/kmod_vs_user
