@@ -10,6 +10,7 @@
 # test case (see tests/tap.sh); the exit status is 1 if anything failed.
 #
 #   KFORK_CHECK=host   only the host half       KFORK_CHECK=lab   only the lab half
+#   KFORK_LAB_TEST_DIRS, KFORK_TEST_TIMEOUT are passed on to the lab (see run-in-lab.sh, tap.sh)
 # Run from the tree root (make check does).
 set -euo pipefail
 
@@ -24,6 +25,16 @@ check_host()
 	tap_run_dir build/tests/host
 }
 
+# The lab starts CMD with a clean environment: carry over the knobs meant for it.
+lab_env()
+{
+	local var
+
+	for var in KFORK_LAB_TEST_DIRS KFORK_TEST_TIMEOUT; do
+		[[ -z "${!var:-}" ]] || printf '%s=%q ' "$var" "${!var}"
+	done
+}
+
 # Inside the lab already (make check run there): no second lab, run the lab half here.
 check_lab()
 {
@@ -36,13 +47,15 @@ check_lab()
 	if [[ "${KFORK_LAB:-}" == 1 ]]; then
 		tests/lab/run-in-lab.sh "$results" || rc=$?
 	else
-		tests/lab/lab.sh run "tests/lab/run-in-lab.sh $results" || rc=$?
+		tests/lab/lab.sh run "$(lab_env)tests/lab/run-in-lab.sh $results" || rc=$?
 	fi
 	if [[ -f "$results" ]]; then
 		tap_read_counts "$results"
 		rm -f "$results"
+		[[ $TAP_COMPLETE -eq 1 ]] ||
+			tap_fail "lab: stopped before all lab tests ran (lab.sh exit status $rc; see the lab: line above)"
 	elif [[ $rc -eq 125 ]]; then
-		tap_fail "lab: the lab VM did not come up (see the lab: line above)"
+		tap_fail "lab: the lab VM did not come up or did not finish (see the lab: line above)"
 	else
 		tap_fail "lab: run-in-lab.sh wrote no results (lab.sh exit status $rc)"
 	fi

@@ -112,7 +112,8 @@ tap_run_binary()
 	rm -f "$log"
 }
 
-# tap_run_dir DIR: runs every test binary in DIR (executable, no dot in its name).
+# tap_run_dir DIR: runs every test binary in DIR (executable, no dot in its name),
+# saving the totals so far to TAP_COUNTS_FILE, if set, after each one.
 tap_run_dir()
 {
 	local dir=$1 bin found=0
@@ -121,30 +122,39 @@ tap_run_dir()
 		tap_is_test_binary "$bin" || continue
 		found=1
 		tap_run_binary "$bin" "$bin"
+		[[ -z "${TAP_COUNTS_FILE:-}" ]] || tap_write_counts "$TAP_COUNTS_FILE"
 	done
 	[[ $found -eq 1 ]] || echo "# no test binaries in $dir"
 }
 
+# tap_write_counts FILE [complete]: saves the totals (atomically) for tap_read_counts.
 tap_write_counts()
 {
-	local out=$1 item
+	local out=$1 complete=${2:-} item
 
 	{
+		[[ -z "$complete" ]] || echo "complete"
 		echo "passed $TAP_PASSED"
 		echo "failed $TAP_FAILED"
 		echo "skipped $TAP_SKIPPED"
 		for item in "${TAP_FAILURES[@]}"; do echo "failure $item"; done
 		for item in "${TAP_SKIPS[@]}"; do echo "skip $item"; done
 	} >"$out.tmp"
+	# In the lab the tree is 9p with cache=loose: push the data out now, so a
+	# lab killed later (timeout) still leaves these counts on the host.
+	sync "$out.tmp" 2>/dev/null || true
 	mv -f "$out.tmp" "$out"
 }
 
+# tap_read_counts FILE: adds FILE's totals; TAP_COMPLETE=1 if its writer got to the end.
 tap_read_counts()
 {
 	local file=$1 key value
 
+	TAP_COMPLETE=0
 	while IFS=' ' read -r key value; do
 		case "$key" in
+		complete) TAP_COMPLETE=1 ;;
 		passed) TAP_PASSED=$((TAP_PASSED + value)) ;;
 		failed) TAP_FAILED=$((TAP_FAILED + value)) ;;
 		skipped) TAP_SKIPPED=$((TAP_SKIPPED + value)) ;;

@@ -62,6 +62,7 @@ lab_console()
 		early)
 			if [[ "$line" =~ $start_re ]]; then
 				state=cmd
+				LAB_EARLY=()
 			elif [[ "${LAB_VERBOSE:-0}" == 1 ]]; then
 				printf '%s\n' "$line"
 			else
@@ -113,6 +114,8 @@ lab_run()
 	cmdfile=build/lab/cmd-$nonce.sh
 	errlog=$TREE/build/lab/qemu-$nonce.err
 	trap 'rm -f "$TREE/$cmdfile" "$errlog"' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 	printf '%s\n' "$cmd" >"$TREE/$cmdfile"
 
 	[[ "${LAB_VERBOSE:-0}" != 1 ]] || quiet=

@@ -4,7 +4,8 @@
 #
 #   tests/lab/lab.sh run 'tests/lab/run-in-lab.sh build/lab/results'   (what tests/run.sh does)
 # Writes "passed N", "failed N", "skipped N" and one "failure <name>" / "skip <name>"
-# line each to RESULTS (atomically), for the host to add to its own counts. A kfork.ko
+# line each to RESULTS (atomically, after every binary; "complete" once all ran),
+# for the host to add to its own counts. A kfork.ko
 # that exists but failed to load counts as 1 failed. Exits 1 if anything failed.
 # KFORK_LAB_TEST_DIRS (default "build/tests/lab build/tests/kmod") names other
 # directories, e.g. to try the runner itself on throwaway tests.
@@ -17,6 +18,8 @@ source tests/tap.sh
 
 [[ $# -eq 1 ]] || { echo "usage: $0 RESULTS-FILE" >&2; exit 2; }
 results=$1
+# Totals after every binary: if the lab dies or times out, what ran still counts.
+TAP_COUNTS_FILE=$results
 if [[ "${KFORK_LAB:-}" != 1 ]]; then
 	echo "run-in-lab.sh: not in the lab (KFORK_LAB unset): run it through tests/lab/lab.sh run" >&2
 	exit 2
@@ -30,6 +33,6 @@ for dir in ${KFORK_LAB_TEST_DIRS:-build/tests/lab build/tests/kmod}; do
 	[[ -d "$dir" || "$dir" == build/tests/kmod ]] || echo "# no $dir: nothing built there"
 	[[ ! -d "$dir" ]] || tap_run_dir "$dir"
 done
-tap_write_counts "$results"
+tap_write_counts "$results" complete
 echo "# lab: $TAP_PASSED passed, $TAP_FAILED failed, $TAP_SKIPPED skipped"
 [[ $TAP_FAILED -eq 0 ]]
