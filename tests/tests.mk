@@ -22,7 +22,10 @@ tests: $(HOST_TESTS) $(LAB_TESTS)
 all: tests
 .PHONY: tests
 
-check: all
+# The README's test command: packages, build, then every test.
+check:
+	$(Q)tests/deps.sh
+	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/run.sh
 
 # The tiny guest: 32-bit, freestanding, loaded flat at 0x10000 (see vmm/boot.c).

@@ -16,3 +16,10 @@ $(B)/kfork: $(wildcard userspace/cli/*.c) $(B)/libkfork.a $(LIB_HDRS)
 	$(Q)$(CC) $(CFLAGS) -o $@ $(wildcard userspace/cli/*.c) $(B)/libkfork.a -lz -lpthread -lm
 
 all: $(B)/libkfork.a $(B)/kfork
+
+# The main job (README): templates, clones, code, latency. N=clones per figure.
+demo:
+	$(Q)tests/deps.sh
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)N=$(or $(N),100) userspace/cli/demo.sh
+.PHONY: demo
