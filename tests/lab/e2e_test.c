@@ -81,6 +81,33 @@ FIXTURE_TEARDOWN(guest)
 	kf_template_close(self->tmpl);
 }
 
+/* The Python-only behaviours, on the python template alone. */
+FIXTURE(py) {
+	struct kf_template *tmpl;
+	struct kf_clone *clone;
+	const char *skip;
+};
+
+FIXTURE_SETUP(py)
+{
+	const char *path = lab_template(KF_KIND_PYTHON, &self->skip);
+
+	self->tmpl = NULL;
+	self->clone = NULL;
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_NE(NULL, path);
+	ASSERT_EQ(0, kf_template_open(path, KF_BACKEND_USER, &self->tmpl))
+		TH_LOG("%s", kf_last_error());
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &self->clone)) TH_LOG("%s", kf_last_error());
+}
+
+FIXTURE_TEARDOWN(py)
+{
+	kf_destroy(self->clone);
+	kf_template_close(self->tmpl);
+}
+
 #define NEED_GUEST() do { if (self->skip) SKIP(return, "%s", self->skip); } while (0)
 
 static int exec_lang(struct kf_clone *clone, enum kf_exec_lang lang, const char *code,
@@ -242,26 +269,22 @@ TEST_F_TIMEOUT(guest, clones_isolated, 600)
 	kf_exec_result_free(&res);
 }
 
-TEST_F_TIMEOUT(guest, python_print, 600)
+TEST_F_TIMEOUT(py, python_print, 600)
 {
 	struct kf_exec_result res;
 
 	NEED_GUEST();
-	if (variant->kind != KF_KIND_PYTHON)
-		SKIP(return, "python template only");
 	ASSERT_EQ(0, exec_lang(self->clone, KF_EXEC_PYTHON, "print(1+1)", NULL, 0, &res));
 	EXPECT_EQ(0, res.exit_code);
 	EXPECT_STREQ("2\n", res.out);
 	kf_exec_result_free(&res);
 }
 
-TEST_F_TIMEOUT(guest, python_exit_and_traceback, 600)
+TEST_F_TIMEOUT(py, python_exit_and_traceback, 600)
 {
 	struct kf_exec_result res;
 
 	NEED_GUEST();
-	if (variant->kind != KF_KIND_PYTHON)
-		SKIP(return, "python template only");
 	ASSERT_EQ(0, exec_lang(self->clone, KF_EXEC_PYTHON, "import sys; sys.exit(3)", NULL, 0,
 			       &res));
 	EXPECT_EQ(3, res.exit_code);
@@ -276,13 +299,11 @@ TEST_F_TIMEOUT(guest, python_exit_and_traceback, 600)
 	kf_exec_result_free(&res);
 }
 
-TEST_F_TIMEOUT(guest, python_stdin_and_multiline, 600)
+TEST_F_TIMEOUT(py, python_stdin_and_multiline, 600)
 {
 	struct kf_exec_result res;
 
 	NEED_GUEST();
-	if (variant->kind != KF_KIND_PYTHON)
-		SKIP(return, "python template only");
 	ASSERT_EQ(0, exec_lang(self->clone, KF_EXEC_PYTHON,
 			       "import sys\ntotal = 0\nfor line in sys.stdin:\n    total += int(line)\nprint(total)\n",
 			       "1\n2\n39\n", 0, &res));
