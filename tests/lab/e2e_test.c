@@ -48,6 +48,29 @@ static const char *lab_template(enum kf_template_kind kind, const char **skip)
 	return path;
 }
 
+/* A template and one clone of it: 0, 1 with *why for a SKIP, -1 with *why on failure. */
+static int guest_open(enum kf_template_kind kind, struct kf_template **tmpl,
+		      struct kf_clone **clone, const char **why)
+{
+	const char *path = lab_template(kind, why);
+
+	*tmpl = NULL;
+	*clone = NULL;
+	if (*why)
+		return 1;
+	if (!path || kf_template_open(path, KF_BACKEND_USER, tmpl) || kf_spawn(*tmpl, clone)) {
+		*why = path ? kf_last_error() : "template build failed";
+		return -1;
+	}
+	return 0;
+}
+
+static void guest_close(struct kf_template *tmpl, struct kf_clone *clone)
+{
+	kf_destroy(clone);
+	kf_template_close(tmpl);
+}
+
 FIXTURE(guest) {
 	struct kf_template *tmpl;
 	struct kf_clone *clone;
@@ -63,22 +86,16 @@ FIXTURE_VARIANT_ADD(guest, python) { .kind = KF_KIND_PYTHON };
 
 FIXTURE_SETUP(guest)
 {
-	const char *path = lab_template(variant->kind, &self->skip);
+	int ret = guest_open(variant->kind, &self->tmpl, &self->clone, &self->skip);
 
-	self->tmpl = NULL;
-	self->clone = NULL;
-	if (self->skip)
+	if (ret > 0)
 		SKIP(return, "%s", self->skip);
-	ASSERT_NE(NULL, path);
-	ASSERT_EQ(0, kf_template_open(path, KF_BACKEND_USER, &self->tmpl))
-		TH_LOG("%s", kf_last_error());
-	ASSERT_EQ(0, kf_spawn(self->tmpl, &self->clone)) TH_LOG("%s", kf_last_error());
+	ASSERT_EQ(0, ret) TH_LOG("%s", self->skip);
 }
 
 FIXTURE_TEARDOWN(guest)
 {
-	kf_destroy(self->clone);
-	kf_template_close(self->tmpl);
+	guest_close(self->tmpl, self->clone);
 }
 
 /* The Python-only behaviours, on the python template alone. */
@@ -90,22 +107,16 @@ FIXTURE(py) {
 
 FIXTURE_SETUP(py)
 {
-	const char *path = lab_template(KF_KIND_PYTHON, &self->skip);
+	int ret = guest_open(KF_KIND_PYTHON, &self->tmpl, &self->clone, &self->skip);
 
-	self->tmpl = NULL;
-	self->clone = NULL;
-	if (self->skip)
+	if (ret > 0)
 		SKIP(return, "%s", self->skip);
-	ASSERT_NE(NULL, path);
-	ASSERT_EQ(0, kf_template_open(path, KF_BACKEND_USER, &self->tmpl))
-		TH_LOG("%s", kf_last_error());
-	ASSERT_EQ(0, kf_spawn(self->tmpl, &self->clone)) TH_LOG("%s", kf_last_error());
+	ASSERT_EQ(0, ret) TH_LOG("%s", self->skip);
 }
 
 FIXTURE_TEARDOWN(py)
 {
-	kf_destroy(self->clone);
-	kf_template_close(self->tmpl);
+	guest_close(self->tmpl, self->clone);
 }
 
 #define NEED_GUEST() do { if (self->skip) SKIP(return, "%s", self->skip); } while (0)
