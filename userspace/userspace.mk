@@ -12,8 +12,13 @@ $(B)/userspace/%.o: userspace/%.c $(LIB_HDRS)
 $(B)/libkfork.a: $(LIB_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
+# Other parts of the tree add objects (and a prerequisite line) and libraries
+# the kfork binary links: KFORK_OBJS += x.o; KFORK_LDLIBS += -lfoo.
+KFORK_OBJS :=
+KFORK_LDLIBS :=
 $(B)/kfork: $(wildcard userspace/cli/*.c) $(B)/libkfork.a $(LIB_HDRS)
-	$(Q)$(CC) $(CFLAGS) -o $@ $(wildcard userspace/cli/*.c) $(B)/libkfork.a -lz -lpthread -lm
+	$(Q)$(CC) $(CFLAGS) -o $@ $(wildcard userspace/cli/*.c) $(KFORK_OBJS) $(B)/libkfork.a \
+		$(KFORK_LDLIBS) -lz -lpthread -lm
 
 all: $(B)/libkfork.a $(B)/kfork
 

@@ -28,7 +28,6 @@ $(BPF_B)/trace.skel.h: $(BPF_B)/trace.bpf.o
 $(BPF_B)/trace.o: userspace/bpf/trace.c userspace/bpf/trace.h $(BPF_B)/trace.skel.h
 	$(Q)$(CC) $(CFLAGS) -I$(BPF_B) -c -o $@ $<
 
-# userspace.mk's link line takes only CFLAGS: the loader and libbpf ride on it,
-# "private" so that libkfork's objects do not inherit them.
 $(B)/kfork: $(BPF_B)/trace.o
-$(B)/kfork: private CFLAGS += $(BPF_B)/trace.o -lbpf -lelf -lz
+KFORK_OBJS += $(BPF_B)/trace.o
+KFORK_LDLIBS += -lbpf -lelf
