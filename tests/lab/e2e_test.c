@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -320,6 +321,36 @@ TEST_F_TIMEOUT(py, python_stdin_and_multiline, 600)
 			       "1\n2\n39\n", 0, &res));
 	EXPECT_STREQ("42\n", res.out);
 	kf_exec_result_free(&res);
+}
+
+/* The CLI as the README shows it: output on stdout, the code's exit status as ours. */
+static int cli_run(const char *code, char *out, size_t out_size)
+{
+	char cmd[512];
+	FILE *p;
+	size_t n;
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "build/kfork run -t /tmp/kfork-e2e-python.tmpl -- '%s' 2>&1", code);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	n = fread(out, 1, out_size - 1, p);
+	out[n] = 0;
+	status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+TEST_F_TIMEOUT(py, cli_exit_status_and_output, 600)
+{
+	char out[4096];
+
+	NEED_GUEST();
+	EXPECT_EQ(0, cli_run("print(1+1)", out, sizeof(out)));
+	EXPECT_STREQ("2\n", out);
+	EXPECT_EQ(3, cli_run("import sys; sys.exit(3)", out, sizeof(out)));
+	EXPECT_EQ(1, cli_run("raise ValueError(7)", out, sizeof(out)));
+	EXPECT_NE(NULL, strstr(out, "ValueError: 7"));
 }
 
 TEST_HARNESS_MAIN
