@@ -1,1 +1,19 @@
 # SPDX-License-Identifier: GPL-2.0-only
+# bench.mk - `make bench`: the figures of DESIGN.md, side by side with the raw KVM floor and QEMU (bench/run.sh).
+#
+#   make bench            full run: host part (floor, user backend, tiny guest), then one lab
+#                         boot (floor, user and kmod backends on Linux guests, the QEMU peer)
+#   make bench QUICK=1    the same with fewer samples, for CI-sized runs (< 5 min)
+#   make bench LAB=0      host part only
+# Results: bench/results/<date>-<machine>.{json,md} and PNG plots beside them.
+
+BENCH_SRCS := bench/kfork-bench.c bench/floor.c bench/figures.c bench/peer.c
+
+$(B)/bench/kfork-bench: $(BENCH_SRCS) bench/bench.h $(B)/libkfork.a $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(BENCH_SRCS) $(B)/libkfork.a -lz -lpthread -lm
+all: $(B)/bench/kfork-bench
+
+.PHONY: bench
+bench: all
+	$(Q)QUICK=$(QUICK) LAB=$(LAB) bench/run.sh

@@ -1,0 +1,205 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-only
+# run.sh - drives `make bench`: the host part, then one lab boot for the Linux guests and the peer, then the report.
+#
+#   bench/run.sh                 what `make bench` runs (QUICK=1: fewer samples; LAB=0: host only)
+#   bench/run.sh --in-lab DIR    the lab part (run by the lab itself through tests/lab/lab.sh run)
+#   bench/run.sh --report DIR    (re)write the results from a run directory
+#
+# Raw samples land in build/bench/run-<stamp>/{host,lab}/*.json; bench/report.py
+# turns them into bench/results/<date>-<machine>.{json,md} and PNG plots. Needs
+# root (KVM, BPF tracing), gnuplot (gnuplot-nox) and, for the lab part,
+# qemu-system-x86 (see tests/lab/lab.sh).
+set -euo pipefail
+
+TREE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$TREE"
+BENCH=build/bench/kfork-bench
+KFORK=build/kfork
+
+note() { echo "bench: $*" >&2; }
+die() { note "$*"; exit 1; }
+
+# Sample counts: full mode meets DESIGN.md's ">= 1000 spawns"; QUICK=1 is CI-sized.
+if [[ "${QUICK:-}" == 1 ]]; then
+	MODE=quick
+	HOST_N=200 HOST_RESETS=100 HOST_FANOUT=200 HOST_FLOOR=300 TP_S=2
+	LAB_N=40 LAB_PY_N=20 LAB_RESETS=8 LAB_FANOUT=40 LAB_FLOOR=40 LAB_TP_S=3
+	PEER_N=3 TRACE_N=20
+else
+	MODE=full
+	HOST_N=1000 HOST_RESETS=1000 HOST_FANOUT=1000 HOST_FLOOR=1000 TP_S=10
+	LAB_N=1000 LAB_PY_N=1000 LAB_RESETS=200 LAB_FANOUT=1000 LAB_FLOOR=300 LAB_TP_S=10
+	PEER_N=30 TRACE_N=200
+fi
+
+# Writes DIR/env.json: where this part ran.
+describe_machine()
+{
+	local dir=$1 place=$2 kvm cpu
+
+	if [[ -d /sys/module/kvm_pvm ]]; then
+		kvm="PVM (software KVM, shadow paging: guest kernel code is emulated)"
+	elif [[ -d /sys/module/kvm_amd || -d /sys/module/kvm_intel ]]; then
+		local hw=SVM
+		[[ -d /sys/module/kvm_intel ]] && hw=VMX
+		if grep -qw hypervisor /proc/cpuinfo; then
+			kvm="nested $hw (KVM inside a VM)"
+			[[ "${KFORK_LAB:-}" != 1 ]] || kvm="nested $hw inside the lab VM (QEMU TCG: the lab's own kernel is emulated)"
+		else
+			kvm="bare metal $hw"
+		fi
+	else
+		kvm="none (/dev/kvm missing)"
+	fi
+	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+	jq -n --arg place "$place" --arg host "$(hostname -s 2>/dev/null || cat /proc/sys/kernel/hostname)" \
+		--arg kernel "$(uname -r)" --arg kvm "$kvm" --arg cpu "$cpu" --arg mode "$MODE" \
+		--argjson cores "$(nproc)" \
+		--argjson mem "$(awk '/MemTotal/ { print $2 }' /proc/meminfo)" \
+		--arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+		--arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+		--arg kmod "${KFORK_KMOD:-absent}" \
+		'{place: $place, hostname: $host, kernel: $kernel, kvm: $kvm, cpu: $cpu, cores: $cores,
+		  mem_kib: $mem, date: $date, commit: $commit, mode: $mode, kfork_kmod: $kmod}' \
+		>"$dir/env.json"
+}
+
+# An explicit "unavailable" record, so the report says why a figure is missing.
+unavailable()
+{
+	local out=$1 section=$2 kind=$3 backend=$4 why=$5
+
+	jq -n --arg s "$section" --arg k "$kind" --arg b "$backend" --arg w "$why" \
+		'{section: $s, kind: $k, backend: $b, unavailable: $w}' >"$out"
+}
+
+# Runs `kfork trace --json` around N spawn+exec cycles of KIND on BACKEND.
+traced()
+{
+	local dir=$1 tmpl=$2 kind=$3 backend=$4 n=$5 tracer i
+	local out=$dir/trace-$kind-$backend
+
+	# the USDT probes live in libkfork, linked into kfork-bench: trace that binary
+	"$KFORK" trace --json --duration 3600 --binary "$TREE/$BENCH" >"$out.jsonl" 2>"$out.err" &
+	tracer=$!
+	for i in $(seq 600); do
+		grep -q "tracing spawns" "$out.err" && break
+		kill -0 "$tracer" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! kill -0 "$tracer" 2>/dev/null; then
+		note "kfork trace did not start: $(tail -1 "$out.err")"
+		rm -f "$out.jsonl"
+		return 0
+	fi
+	"$BENCH" figures -t "$tmpl" -k "$kind" -b "$backend" -n "$n" -s ttfr >"$out.bench.json" ||
+		note "traced run of $kind/$backend failed"
+	kill -INT "$tracer"
+	wait "$tracer" || note "kfork trace exited $?: $(tail -1 "$out.err")"
+}
+
+host_part()
+{
+	local dir=$1 tmpl=$1/tiny.tmpl
+
+	mkdir -p "$dir"
+	describe_machine "$dir" host
+	note "host: floor ($HOST_FLOOR runs)"
+	"$BENCH" floor -n "$HOST_FLOOR" >"$dir/floor.json"
+	if "$KFORK" template build --kind tiny -o "$tmpl" >/dev/null; then
+		note "host: figures, tiny guest, user backend ($HOST_N spawns)"
+		"$BENCH" figures -t "$tmpl" -k tiny -b user -n "$HOST_N" -r "$HOST_RESETS" \
+			-f "$HOST_FANOUT" -d "$TP_S" >"$dir/figures-tiny-user.json"
+		note "host: kfork trace around $TRACE_N spawns"
+		traced "$dir" "$tmpl" tiny user "$TRACE_N"
+	else
+		unavailable "$dir/figures-tiny-user.json" figures tiny user "kfork template build --kind tiny failed"
+	fi
+	if [[ -e /dev/kfork ]]; then
+		"$BENCH" figures -t "$tmpl" -k tiny -b kmod -n "$HOST_N" -r "$HOST_RESETS" \
+			-f "$HOST_FANOUT" -d "$TP_S" >"$dir/figures-tiny-kmod.json"
+	else
+		unavailable "$dir/figures-tiny-kmod.json" figures tiny kmod \
+			"no /dev/kfork on this host$([[ -d /sys/module/kvm_pvm ]] && echo ' (CONFIG_MODULES is off here: kfork.ko cannot load)')"
+	fi
+	rm -f "$tmpl"
+}
+
+lab_part()
+{
+	local dir=$1 tmp=/tmp/kfork-bench kind backend args
+
+	mkdir -p "$dir" "$tmp"
+	describe_machine "$dir" lab
+	# A freshly booted lab's CRNG may block the first getrandom() for seconds:
+	# kfork-bench records how long its first one took; this warms it first.
+	head -c 16 /dev/random >/dev/null
+	note "lab: floor ($LAB_FLOOR runs)"
+	"$BENCH" floor -n "$LAB_FLOOR" >"$dir/floor.json"
+	for kind in minimal python; do
+		note "lab: building the $kind template"
+		local t0=$EPOCHREALTIME
+		if ! "$KFORK" template build --kind "$kind" -o "$tmp/$kind.tmpl" >"$dir/build-$kind.log" 2>&1; then
+			for backend in user kmod; do
+				unavailable "$dir/figures-$kind-$backend.json" figures "$kind" "$backend" \
+					"kfork template build --kind $kind failed in the lab: $(tail -1 "$dir/build-$kind.log")"
+			done
+			continue
+		fi
+		note "lab: $kind template built in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
+		for backend in user kmod; do
+			if [[ $backend == kmod && ! -e /dev/kfork ]]; then
+				unavailable "$dir/figures-$kind-$backend.json" figures "$kind" kmod \
+					"no /dev/kfork in the lab (KFORK_KMOD=${KFORK_KMOD:-absent}: build kmod/ with Debian's 6.1 headers)"
+				continue
+			fi
+			if [[ $kind == minimal ]]; then
+				args=(-n "$LAB_N" -r "$LAB_RESETS" -f "$LAB_FANOUT" -d "$LAB_TP_S")
+			else
+				args=(-n "$LAB_PY_N" -s ttfr,pool)
+			fi
+			note "lab: figures, $kind guest, $backend backend"
+			"$BENCH" figures -t "$tmp/$kind.tmpl" -k "$kind" -b "$backend" "${args[@]}" \
+				>"$dir/figures-$kind-$backend.json"
+			[[ $kind != minimal ]] || traced "$dir" "$tmp/$kind.tmpl" "$kind" "$backend" "$TRACE_N"
+		done
+		rm -f "$tmp/$kind.tmpl"
+		note "lab: peer (QEMU restoring its own snapshot), $kind guest, $PEER_N restores"
+		"$BENCH" peer -K build/guest/vmlinux -I "build/guest/$kind.cpio.gz" -k "$kind" \
+			-n "$PEER_N" -w "$tmp" >"$dir/peer-$kind.json" || true
+		cp "$tmp/kfork-peer-$kind.log" "$dir/" 2>/dev/null || true
+	done
+}
+
+case "${1:-}" in
+--in-lab)
+	[[ $# -eq 2 ]] || die "usage: $0 --in-lab DIR"
+	[[ "${KFORK_LAB:-}" == 1 ]] || die "--in-lab runs inside the lab: tests/lab/lab.sh run '$0 --in-lab DIR'"
+	lab_part "$2"
+	exit 0
+	;;
+--report)
+	[[ $# -eq 2 ]] || die "usage: $0 --report DIR"
+	exec python3 bench/report.py "$2"
+	;;
+"") ;;
+*) die "usage: $0 [--in-lab DIR | --report DIR]" ;;
+esac
+
+[[ $EUID -eq 0 ]] || die "needs root (/dev/kvm, BPF tracing)"
+[[ -x "$BENCH" && -x "$KFORK" ]] || die "run make first ($BENCH, $KFORK)"
+command -v gnuplot >/dev/null || die "gnuplot not found: apt-get install gnuplot-nox"
+command -v jq >/dev/null || die "jq not found: apt-get install jq"
+start=$EPOCHREALTIME
+RUN=build/bench/run-$(date -u +%Y%m%d-%H%M%S)
+mkdir -p "$RUN"
+note "$MODE run into $RUN"
+host_part "$RUN/host"
+if [[ "${LAB:-}" != 0 ]]; then
+	note "lab: one boot for the Linux guests, both backends and the peer"
+	tests/lab/lab.sh run "QUICK=${QUICK:-} bench/run.sh --in-lab $RUN/lab" ||
+		note "the lab part failed (status $?): its figures are reported unavailable"
+fi
+python3 bench/report.py "$RUN"
+note "done in $(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s"
