@@ -14,7 +14,7 @@
 
 /*
  *   kfork-bench figures -t TMPL -k tiny|minimal|python -b user|kmod [-n SPAWNS]
- *       [-r RESETS] [-f FANOUT_MAX] [-d THROUGHPUT_SECONDS] [-s SECTIONS]
+ *       [-p POOL_SPAWNS (default SPAWNS)] [-r RESETS] [-f FANOUT_MAX] [-d THROUGHPUT_SECONDS] [-s SECTIONS]
  * SECTIONS is a comma list of ttfr,pool,reset,throughput,density (default all).
  * Every exec's output is checked ("hi\n" / "2\n"); a wrong answer counts as a
  * failure, and failures are reported next to the figure.
@@ -28,7 +28,7 @@ struct fig {
 	const char *kind;
 	enum kf_exec_lang lang;
 	const char *code, *expect;
-	int n, resets, fanout_max;
+	int n, pool_n, resets, fanout_max;
 	double tp_seconds;
 };
 
@@ -134,15 +134,15 @@ struct pool {
 };
 
 /*
- * The refill thread runs at the lowest priority and is woken only when the
- * pool falls to half: a wake-up on every take would let it preempt the
- * caller on a small machine, which is the very latency a pool exists to hide.
+ * The refill thread is woken only when the pool falls to half, then fills it
+ * up: a wake-up on every take would let it preempt the caller on a small
+ * machine, which is the very latency a pool exists to hide. (At nice 19 it
+ * starved on a loaded 2-core host and the pool ran empty.)
  */
 static void *pool_refill(void *arg)
 {
 	struct pool *p = arg;
 
-	setpriority(PRIO_PROCESS, gettid(), 19);
 	pthread_mutex_lock(&p->mu);
 	for (;;) {
 		while (p->n > POOL_SIZE / 2 && !p->stop)
@@ -206,7 +206,7 @@ static void fig_pool(struct fig *f, struct jw *w)
 	while (p.n < POOL_SIZE && !p.stop)
 		pthread_cond_wait(&p.changed, &p.mu);
 	pthread_mutex_unlock(&p.mu);
-	for (int i = 0; i < f->n; i++) {
+	for (int i = 0; i < f->pool_n; i++) {
 		struct kf_clone *clone;
 		uint64_t t0, t1, t2;
 		int empty, err;
@@ -219,7 +219,7 @@ static void fig_pool(struct fig *f, struct jw *w)
 		t1 = bench_now_ns();
 		if (!clone) {
 			snprintf(last, sizeof(last), "%s", p.last);
-			failed += f->n - i;
+			failed += f->pool_n - i;
 			break;
 		}
 		err = fig_exec_trivial(f, clone);
@@ -562,19 +562,20 @@ int figures_main(int argc, char **argv, struct jw *w)
 	char rnd[16];
 	int opt, err, warm_failed = 0;
 
-	while ((opt = getopt(argc, argv, "t:k:b:n:r:f:d:s:")) != -1) {
+	while ((opt = getopt(argc, argv, "t:k:b:n:p:r:f:d:s:")) != -1) {
 		switch (opt) {
 		case 't': path = optarg; break;
 		case 'k': f.kind = optarg; break;
 		case 'b': backend = optarg; break;
 		case 'n': f.n = atoi(optarg); break;
+		case 'p': f.pool_n = atoi(optarg); break;
 		case 'r': f.resets = atoi(optarg); break;
 		case 'f': f.fanout_max = atoi(optarg); break;
 		case 'd': f.tp_seconds = atof(optarg); break;
 		case 's': sections = optarg; break;
 		default:
 			fprintf(stderr, "usage: kfork-bench figures -t TMPL -k tiny|minimal|python -b user|kmod"
-				" [-n SPAWNS] [-r RESETS] [-f FANOUT_MAX] [-d SECONDS] [-s SECTIONS]\n");
+				" [-n SPAWNS] [-p POOL_SPAWNS] [-r RESETS] [-f FANOUT_MAX] [-d SECONDS] [-s SECTIONS]\n");
 			return -1;
 		}
 	}
@@ -582,6 +583,8 @@ int figures_main(int argc, char **argv, struct jw *w)
 		fprintf(stderr, "kfork-bench figures: needs -t TMPL and -k KIND\n");
 		return -1;
 	}
+	if (f.pool_n < 1)
+		f.pool_n = f.n;
 	f.lang = strcmp(f.kind, "python") ? KF_EXEC_SH : KF_EXEC_PYTHON;
 	f.code = f.lang == KF_EXEC_PYTHON ? "print(1+1)" : "echo hi";
 	f.expect = f.lang == KF_EXEC_PYTHON ? "2\n" : "hi\n";

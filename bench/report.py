@@ -17,6 +17,9 @@ TREE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(TREE, "bench", "results")
 RESET_PAGES = ["1", "16", "256", "4096"]
 PHASES = ["vm", "restore", "arm", "first_byte", "result"]
+# which attach point each kfork trace count comes from (as named in its start-up notes)
+TRACE_SOURCE = {"kvm_exits": "kvm_exit", "stage2_faults": "kvm_page_fault",
+                "host_faults": "handle_mm_fault", "host_cow_faults": "handle_mm_fault"}
 DISTORTION = ("Absolute times from emulated environments are distorted: on the dev host "
               "/dev/kvm is PVM (guest kernel code emulated instruction by instruction), and "
               "the lab is a VM under QEMU TCG whose own kernel (KVM included) is emulated, "
@@ -135,18 +138,23 @@ def summarize_place(d):
             c["trace"] = {"unavailable": "kfork trace recorded no spawn"}
         else:
             ct = {"records": len(tr)}
+            errf = os.path.join(d, f"trace-{name}.err")
+            errs = [l.strip() for l in open(errf)] if os.path.exists(errf) else []
             for k in ("kvm_exits", "user_exits", "stage2_faults", "host_faults", "host_cow_faults",
                       "lib_exits"):
                 v = [x[k] for x in tr if x.get(k) is not None]
-                ct[k] = stat(v, "count") if v else {"unavailable": "null in every kfork trace record (attach point missing here; see trace .err)"}
+                said = [l.split("kfork trace:", 1)[-1].strip() for l in errs
+                        if TRACE_SOURCE.get(k) and TRACE_SOURCE[k] in l]
+                if said and any("never fire" in l or "not configured" in l or "fail" in l for l in said):
+                    ct[k] = {"unavailable": "kfork trace: " + "; ".join(said)}
+                else:
+                    ct[k] = stat(v, "count") if v else {"unavailable": "null in every kfork trace record"}
             ct["phases"] = {}
             for ph in PHASES:
                 v = [x["phases_ns"][ph] / 1e3 for x in tr
                      if x.get("phases_ns", {}).get(ph) is not None]
                 ct["phases"][ph] = stat(v) if v else None
-            errf = os.path.join(d, f"trace-{name}.err")
-            if os.path.exists(errf):
-                ct["notes"] = [l.strip() for l in open(errf) if "unavailable" in l or "never fired" in l]
+            ct["notes"] = [l for l in errs if "unavailable" in l or "never fire" in l]
             c["trace"] = ct
         place["configs"][name] = c
     for path in sorted(glob.glob(os.path.join(d, "peer-*.json"))):
@@ -217,6 +225,9 @@ def place_table(name, pl):
                    f"(create_vm {fmt_us(fl['create_vm']['p50'])}, create_vcpu {fmt_us(fl['create_vcpu']['p50'])}, "
                    f"run to HLT {fmt_us(fl['run_to_hlt']['p50'])}); teardown p50 {fmt_us(fl['teardown']['p50'])}.")
     out.append("")
+    if not pl.get("peer"):
+        out.append("Peer: not run here; it runs in the lab (on the dev host QEMU -enable-kvm cannot boot "
+                   "a Linux kernel under PVM, LAB.md), so host rows have no `/ peer` column.")
     for kind, pr in pl.get("peer", {}).items():
         if "unavailable" in pr:
             out.append(f"Peer ({kind}): unavailable: {pr['unavailable']}")
@@ -231,21 +242,24 @@ def place_table(name, pl):
     kinds = sorted({c["kind"] for c in pl["configs"].values()}, key=lambda k: ["tiny", "minimal", "python"].index(k) if k in ("tiny", "minimal", "python") else 9)
     for kind in kinds:
         cfgs = {c["backend"]: c for n, c in pl["configs"].items() if c["kind"] == kind}
-        backends = [b for b in ("user", "kmod") if b in cfgs]
+        gone = [b for b in ("user", "kmod") if b in cfgs and "unavailable" in cfgs[b]]
+        backends = [b for b in ("user", "kmod") if b in cfgs and b not in gone]
         peer = pl.get("peer", {}).get(kind, {})
         peer = None if "unavailable" in peer else peer
+        for b in gone:
+            out.append(f"{kind}, {b} backend: unavailable: {cfgs[b]['unavailable']}.")
+            out.append("")
+        if not backends:
+            continue
         hdr = "| figure (" + kind + ") |"
         sep = "|---|"
         for b in backends:
-            hdr += f" {b} p50 | {b} p99 | {b} / floor | {b} / peer |"
-            sep += "---:|---:|---:|---:|"
+            hdr += f" {b} p50 | {b} p99 | {b} / floor |" + (f" {b} / peer |" if peer else "")
+            sep += "---:|---:|---:|" + ("---:|" if peer else "")
         if "user" in backends and "kmod" in backends:
             hdr += " kmod / user p50 | kmod / user p99 |"
             sep += "---:|---:|"
         out += [hdr, sep]
-        for b in backends:
-            if "unavailable" in cfgs[b]:
-                out.insert(len(out) - 2, f"{b} backend unavailable: {cfgs[b]['unavailable']}.\n")
 
         notes = []
 
@@ -256,15 +270,16 @@ def place_table(name, pl):
                 c = cfgs[b]
                 st = None if "unavailable" in c else get(c)
                 if st is not None and "unavailable" in st:
-                    line += " unavailable | | | |"
+                    line += " unavailable | | |" + (" |" if peer else "")
                     why = f"{kind}/{b}: {label} unavailable: {st['unavailable']}"
                     if why not in notes:
                         notes.append(why)
                     continue
                 p50, p99 = cell(st, fmt)
                 vals[b] = st
-                line += f" {p50} | {p99} | {ratio(st and st['p50'], floor_p50) if floor else 'n/a'} |" \
-                        f" {ratio(st and st['p50'], peer_ref) if peer_ref else 'n/a'} |"
+                line += f" {p50} | {p99} | {ratio(st and st['p50'], floor_p50) if floor else 'n/a'} |"
+                if peer:
+                    line += f" {ratio(st and st['p50'], peer_ref) if peer_ref else 'n/a'} |"
             if "user" in backends and "kmod" in backends:
                 u, k = vals.get("user"), vals.get("kmod")
                 line += f" {ratio(k and k['p50'], u and u['p50'])} | {ratio(k and k['p99'], u and u['p99'])} |"
@@ -317,9 +332,7 @@ def place_table(name, pl):
                 if c.get(k):
                     notes.append(f"{kind}/{b}: {k.split('_')[0]}: {c[k]} failed ({c.get('ttfr_last_error', '')})")
             for n, r in c.get("reset", {}).items():
-                if "unavailable" in r:
-                    notes.append(f"{kind}/{b}: reset after {n} pages unavailable: {r['unavailable']}")
-                elif r.get("failed"):
+                if "unavailable" not in r and r.get("failed"):
                     notes.append(f"{kind}/{b}: reset after {n}: {r['failed']} failed ({r.get('last_error')})")
             if c.get("density"):
                 d = c["density"]
@@ -370,7 +383,7 @@ def plots(res, run, prefix):
     work = os.path.join(run, "plot")
     os.makedirs(work, exist_ok=True)
     made = []
-    term = "set terminal pngcairo size 1000,600 font 'DejaVu Sans,10'\nset key outside right\nset grid\n"
+    term = "set terminal pngcairo noenhanced size 1000,600 font 'DejaVu Sans,10'\nset key outside right\nset grid\n"
     sub = f"{res['machine']} {res['date']} ({res['mode']}); emulated KVM: compare ratios, not absolute times"
 
     def cdf_plot(what, fname, title):
