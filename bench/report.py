@@ -213,7 +213,7 @@ def place_table(name, pl):
            f"Machine `{env.get('hostname', '?')}`, kernel {env.get('kernel', '?')}, "
            f"{env.get('cores', '?')} cores, {int(env.get('mem_kib', 0)) >> 20} GiB, CPU {env.get('cpu', '?')}; "
            f"{env.get('mode', '?')} run at {env.get('date', '?')}, commit {env.get('commit', '?')}"
-           + (f", kfork.ko: {env.get('kfork_kmod')}" if name.startswith("lab") else "") + ".",
+           + (f", kfork.ko: {env.get('kfork_kmod')} ({env.get('kmod_build', '?')})" if name.startswith("lab") else "") + ".",
            ""]
     fl = pl.get("floor", {})
     floor_p50 = fl.get("total", {}).get("p50") if "unavailable" not in fl else None
@@ -474,6 +474,27 @@ def plots(res, run, prefix):
     return made
 
 
+def readme_update(base, md):
+    """bench/README.md shows the latest full run: its table and the CDF plots, between markers."""
+    path = os.path.join(TREE, "bench", "README.md")
+    begin, end = "<!-- bench:latest:begin -->", "<!-- bench:latest:end -->"
+    try:
+        text = open(path).read()
+    except OSError:
+        return
+    if begin not in text or end not in text:
+        return
+    body = md.replace("](" + base, "](results/" + base)
+    body = body.replace("\n## kfork benchmark", "\n### kfork benchmark").replace("\n### ", "\n#### ")
+    if body.startswith("## "):
+        body = "#" + body
+    body += f"\nFull results: [results/{base}.json](results/{base}.json), [results/{base}.md](results/{base}.md).\n"
+    head, rest = text.split(begin, 1)
+    tail = rest.split(end, 1)[1]
+    with open(path, "w") as f:
+        f.write(head + begin + "\n" + body + end + tail)
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: report.py RUN_DIR")
@@ -505,6 +526,8 @@ def main():
         json.dump(res, f, indent=1)
     with open(os.path.join(RESULTS, base + ".md"), "w") as f:
         f.write(md)
+    if res["mode"] == "full":
+        readme_update(base, md)
     print(md)
     print(f"report: wrote bench/results/{base}.json, .md and {len(res['plots'])} plots", file=sys.stderr)
 

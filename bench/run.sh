@@ -56,15 +56,22 @@ describe_machine()
 		kvm="none (/dev/kvm missing)"
 	fi
 	cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+	local kmod_build="absent: build/kmod/kfork.ko not built"
+	if [[ -f build/kmod/kfork.ko ]]; then
+		kmod_build="current"
+		[[ -z $(find kmod -newer build/kmod/kfork.ko -name '*.[ch]' -print -quit) ]] ||
+			kmod_build="stale: kmod/ sources are newer than build/kmod/kfork.ko (its last build failed?): the kmod figures are of the last module that built"
+	fi
 	jq -n --arg place "$place" --arg host "$(hostname -s 2>/dev/null || cat /proc/sys/kernel/hostname)" \
 		--arg kernel "$(uname -r)" --arg kvm "$kvm" --arg cpu "$cpu" --arg mode "$MODE" \
 		--argjson cores "$(nproc)" \
 		--argjson mem "$(awk '/MemTotal/ { print $2 }' /proc/meminfo)" \
 		--arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 		--arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
-		--arg kmod "${KFORK_KMOD:-absent}" \
+		--arg kmod "${KFORK_KMOD:-absent}" --arg kmod_build "$kmod_build" \
 		'{place: $place, hostname: $host, kernel: $kernel, kvm: $kvm, cpu: $cpu, cores: $cores,
-		  mem_kib: $mem, date: $date, commit: $commit, mode: $mode, kfork_kmod: $kmod}' \
+		  mem_kib: $mem, date: $date, commit: $commit, mode: $mode, kfork_kmod: $kmod,
+		  kmod_build: $kmod_build}' \
 		>"$dir/env.json"
 }
 
