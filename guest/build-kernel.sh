@@ -81,6 +81,9 @@ SRC=$CACHE/src-$SRC_KEY
 OBJ=$CACHE/obj-$KEY
 rm -rf "$OBJ"
 mkdir -p "$OBJ"
+# A parent make's jobserver does not reach this script: without this the
+# kernel's make falls back to -j1 ("jobserver unavailable") and takes twice as long.
+unset MAKEFLAGS MFLAGS MAKELEVEL
 KMAKE="make -C $SRC O=$OBJ ARCH=x86_64"
 
 start=$(date +%s)
