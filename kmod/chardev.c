@@ -22,6 +22,7 @@ static_assert(offsetof(struct kfork_spawn, mem_addr) == 24);
 static_assert(offsetof(struct kfork_spawn, prefaulted) == 56);
 static_assert(sizeof(struct kfork_spawn_batch) == 24);
 static_assert(sizeof(struct kfork_clone_reset) == 24);
+static_assert(sizeof(struct kfork_template_pool) == 16);
 static_assert(KFORK_STATE_UART == 17);
 
 atomic64_t kfork_live_templates = ATOMIC64_INIT(0);
@@ -67,7 +68,7 @@ static long kfork_get_caps(void __user *uarg)
 	if (caps.flags)
 		return -EINVAL;
 	caps.caps = KFORK_CAP_SPAWN | KFORK_CAP_SPAWN_BATCH | KFORK_CAP_RESET |
-		    KFORK_CAP_PREFAULT;
+		    KFORK_CAP_PREFAULT | KFORK_CAP_POOL | KFORK_CAP_GENL;
 	caps.version = KFORK_VERSION;
 	caps.max_clones = KFORK_MAX_CLONES;
 	caps.max_mem_size = KFORK_MAX_MEM_SIZE;
@@ -121,11 +122,18 @@ static int __init kfork_init(void)
 		return PTR_ERR(probe);
 	kfork_anon_inode = file_inode(probe);
 	fput(probe);
-	err = misc_register(&kfork_misc);
+	err = kfork_netlink_init();
 	if (err)
 		return err;
+	err = misc_register(&kfork_misc);
+	if (err)
+		goto unregister_netlink;
 	pr_info("kfork: /dev/kfork ready (ABI version %d)\n", KFORK_VERSION);
 	return 0;
+
+unregister_netlink:
+	kfork_netlink_exit();
+	return err;
 }
 
 /*
@@ -135,6 +143,7 @@ static int __init kfork_init(void)
 static void __exit kfork_exit(void)
 {
 	misc_deregister(&kfork_misc);
+	kfork_netlink_exit();
 }
 
 module_init(kfork_init);

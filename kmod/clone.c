@@ -8,9 +8,11 @@
 #include <linux/mman.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 
 #include "internal.h"
+#include "trace.h"
 
 /* Where libkfork's VMM puts them (vmm/vm.h): below 4 GiB, outside RAM. */
 #define KFORK_TSS_ADDR		0xfffbd000UL
@@ -26,17 +28,25 @@ static long kfork_clone_ioctl(struct file *file, unsigned int cmd, unsigned long
 	}
 }
 
+/*
+ * The caller's mappings and fds stay the caller's. A release in the process
+ * that spawned the clone (not at its exit: the mm is gone by then) builds a
+ * pool entry in its place, off the next spawn's path.
+ */
 static int kfork_clone_release(struct inode *inode, struct file *file)
 {
 	struct kfork_clone *clone = file->private_data;
 	struct kfork_template *tmpl = clone->tmpl;
+	bool refill = current->mm == clone->kv->mm;
 
-	fput(clone->vcpu);
-	fput(clone->vm);
-	mmdrop(clone->mm);
-	kfree(clone);
+	trace_kfork_clone_destroy(tmpl->id, clone->id);
+	kfork_vm_put(clone->kv);
 	atomic_dec(&tmpl->live_clones);
 	atomic64_dec(&kfork_live_clones);
+	kfork_netlink_event(tmpl, KFORK_EVENT_DESTROY, clone->id, 0, 0, 0);
+	kfree(clone);
+	if (refill)
+		kfork_pool_refill(tmpl);
 	kfork_template_put(tmpl);
 	return 0;
 }
@@ -51,7 +61,8 @@ static const struct file_operations kfork_clone_fops = {
 
 /*
  * Runs an object-creating KVM ioctl, which installs a new fd in the caller's
- * table, and takes our own reference to the file behind it.
+ * table, takes our own reference to the file behind it and closes the fd:
+ * the caller gets fresh fds only once the clone is complete.
  */
 static int kfork_kvm_create(struct file *parent, unsigned int cmd, const char *name,
 			    bool prefix, struct file **filep)
@@ -69,8 +80,9 @@ static int kfork_kvm_create(struct file *parent, unsigned int cmd, const char *n
 		fput(file);
 		return -EBUSY;	/* replaced by another thread: leave it alone */
 	}
+	close_fd(fd);
 	*filep = file;
-	return fd;
+	return 0;
 }
 
 /* The VM-wide setup libkfork's vm_create() does, in the same order (memory before irqchip). */
@@ -101,13 +113,132 @@ static int kfork_vm_setup(struct kfork_template *tmpl, struct file *vm, unsigned
 	return err;
 }
 
+/* Drop our references; the mappings, if any are left, are the mm owner's. */
+void kfork_vm_put(struct kfork_vm *kv)
+{
+	fput(kv->vcpu);
+	fput(kv->vm);
+	mmdrop(kv->mm);
+	kfree(kv);
+}
+
+/* Free a VM nobody was handed: unmap what we mapped if we still can, then put. */
+void kfork_vm_free(struct kfork_vm *kv, u64 mem_size)
+{
+	if (current->mm == kv->mm) {
+		vm_munmap(kv->run_addr, kv->run_size);
+		vm_munmap(kv->mem_addr, mem_size);
+	}
+	kfork_vm_put(kv);
+}
+
+/*
+ * Build a clone's body in the calling process: CoW mapping, VM, vCPU,
+ * kvm_run mapping, machine state, working set. No fd of it is left in the
+ * caller's table. t0: when the spawn began (tracepoints), 0 for a pool fill.
+ */
+int kfork_vm_build(struct kfork_template *tmpl, u32 flags, struct kfork_scratch *s,
+		   struct kfork_vm *kv, u64 t0)
+{
+	long run_size;
+	int err;
+
+	/* Private mapping of the sealed template: reads share its pages, writes copy. */
+	kv->mem_addr = vm_mmap(tmpl->mem, 0, tmpl->mem_size, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_NORESERVE, 0);
+	if (IS_ERR_VALUE(kv->mem_addr))
+		return (int)kv->mem_addr;
+	if (t0)
+		trace_kfork_spawn_mem(tmpl->id, ktime_get_ns() - t0, 0);
+	err = kfork_kvm_create(tmpl->kvm_dev, KVM_CREATE_VM, "kvm-vm", false, &kv->vm);
+	if (err)
+		goto unmap_mem;
+	err = kfork_vm_setup(tmpl, kv->vm, kv->mem_addr, s);
+	if (err)
+		goto put_vm;
+	if (t0)
+		trace_kfork_spawn_vm(tmpl->id, ktime_get_ns() - t0, 0);
+	err = kfork_kvm_create(kv->vm, KVM_CREATE_VCPU, "kvm-vcpu:", true, &kv->vcpu);
+	if (err)
+		goto put_vm;
+	if (((struct kvm_vcpu *)kv->vcpu->private_data)->kvm != kv->vm->private_data) {
+		err = -EBUSY;
+		goto put_vcpu;
+	}
+	run_size = kfork_kvm_ioctl(tmpl->kvm_dev, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (run_size <= 0) {
+		err = run_size ? run_size : -EINVAL;
+		goto put_vcpu;
+	}
+	kv->run_size = run_size;
+	kv->run_addr = vm_mmap(kv->vcpu, 0, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
+	if (IS_ERR_VALUE(kv->run_addr)) {
+		err = (int)kv->run_addr;
+		goto put_vcpu;
+	}
+	if (t0)
+		trace_kfork_spawn_vcpu(tmpl->id, ktime_get_ns() - t0, 0);
+	err = kfork_state_restore(tmpl, kv->vm, kv->vcpu, s, false);
+	if (err)
+		goto unmap_run;
+	if (t0)
+		trace_kfork_spawn_state(tmpl->id, ktime_get_ns() - t0, 0);
+	kv->prefaulted = 0;
+	if (!(flags & KFORK_SPAWN_NO_PREFAULT)) {
+		err = kfork_prefault(tmpl, kv->vcpu, NULL, &kv->prefaulted);
+		if (err)
+			goto unmap_run;
+		if (t0)
+			trace_kfork_spawn_prefault(tmpl->id, ktime_get_ns() - t0, kv->prefaulted);
+	}
+	kv->mm = current->mm;
+	mmgrab(kv->mm);
+	return 0;
+
+unmap_run:
+	vm_munmap(kv->run_addr, kv->run_size);
+put_vcpu:
+	fput(kv->vcpu);
+put_vm:
+	fput(kv->vm);
+unmap_mem:
+	vm_munmap(kv->mem_addr, tmpl->mem_size);
+	return err;
+}
+
+/* A pool entry was built a while ago: bring its state (timers, clock) back to the template's. */
+static struct kfork_vm *kfork_clone_take_pooled(struct kfork_template *tmpl, u32 flags,
+						struct kfork_scratch *s, u64 t0)
+{
+	struct kfork_vm *kv;
+	int err;
+
+	/* Pool entries are prefaulted; a spawn without prefault wants what it asked for. */
+	if (flags & KFORK_SPAWN_NO_PREFAULT)
+		return NULL;
+	kv = kfork_pool_take(tmpl);
+	if (!kv)
+		return NULL;
+	err = kfork_state_restore(tmpl, kv->vm, kv->vcpu, s, true);
+	if (err) {
+		kfork_vm_free(kv, tmpl->mem_size);
+		return ERR_PTR(err);
+	}
+	atomic64_inc(&tmpl->pool_hits);
+	trace_kfork_spawn_pool(tmpl->id, ktime_get_ns() - t0, kv->prefaulted);
+	return kv;
+}
+
 int kfork_clone_spawn(struct kfork_template *tmpl, u32 flags, struct kfork_scratch *s,
 		      struct kfork_spawn_out *out)
 {
 	struct kfork_clone *clone;
-	long run_size;
+	struct kfork_vm *kv;
+	struct file *cfile;
+	u64 t0 = ktime_get_ns();
 	int err;
 
+	trace_kfork_spawn_start(tmpl->id, 0, 0);
 	if (atomic_inc_return(&tmpl->live_clones) > tmpl->max_clones) {
 		err = -ENOSPC;
 		goto uncount;
@@ -117,82 +248,77 @@ int kfork_clone_spawn(struct kfork_template *tmpl, u32 flags, struct kfork_scrat
 		err = -ENOMEM;
 		goto uncount;
 	}
-	/* Private mapping of the sealed template: reads share its pages, writes copy. */
-	out->mem_addr = vm_mmap(tmpl->mem, 0, tmpl->mem_size, PROT_READ | PROT_WRITE,
-				MAP_PRIVATE | MAP_NORESERVE, 0);
-	if (IS_ERR_VALUE(out->mem_addr)) {
-		err = (int)out->mem_addr;
+	kv = kfork_clone_take_pooled(tmpl, flags, s, t0);
+	if (IS_ERR(kv)) {
+		err = PTR_ERR(kv);
 		goto free_clone;
 	}
-	err = kfork_kvm_create(tmpl->kvm_dev, KVM_CREATE_VM, "kvm-vm", false, &clone->vm);
-	if (err < 0)
-		goto unmap_mem;
-	out->vm_fd = err;
-	err = kfork_vm_setup(tmpl, clone->vm, out->mem_addr, s);
-	if (err)
-		goto close_vm;
-	err = kfork_kvm_create(clone->vm, KVM_CREATE_VCPU, "kvm-vcpu:", true, &clone->vcpu);
-	if (err < 0)
-		goto close_vm;
-	out->vcpu_fd = err;
-	if (((struct kvm_vcpu *)clone->vcpu->private_data)->kvm != clone->vm->private_data) {
-		err = -EBUSY;
-		goto close_vcpu;
+	out->pooled = kv;
+	if (!kv) {
+		kv = kzalloc(sizeof(*kv), GFP_KERNEL_ACCOUNT);
+		if (!kv) {
+			err = -ENOMEM;
+			goto free_clone;
+		}
+		err = kfork_vm_build(tmpl, flags, s, kv, t0);
+		if (err) {
+			kfree(kv);
+			goto free_clone;
+		}
 	}
-	run_size = kfork_kvm_ioctl(tmpl->kvm_dev, KVM_GET_VCPU_MMAP_SIZE, 0);
-	if (run_size <= 0) {
-		err = run_size ? run_size : -EINVAL;
-		goto close_vcpu;
+	/* Reserve every fd first: once one is installed it is the caller's for good. */
+	out->vm_fd = get_unused_fd_flags(O_CLOEXEC);
+	if (out->vm_fd < 0) {
+		err = out->vm_fd;
+		goto free_vm;
 	}
-	out->run_size = run_size;
-	out->run_addr = vm_mmap(clone->vcpu, 0, run_size, PROT_READ | PROT_WRITE, MAP_SHARED, 0);
-	if (IS_ERR_VALUE(out->run_addr)) {
-		err = (int)out->run_addr;
-		goto close_vcpu;
+	out->vcpu_fd = get_unused_fd_flags(O_CLOEXEC);
+	if (out->vcpu_fd < 0) {
+		err = out->vcpu_fd;
+		goto put_vm_fd;
 	}
-	err = kfork_state_restore(tmpl, clone->vm, clone->vcpu, s, false);
-	if (err)
-		goto unmap_run;
-	out->prefaulted = 0;
-	if (!(flags & KFORK_SPAWN_NO_PREFAULT)) {
-		err = kfork_prefault(tmpl, clone->vcpu, NULL, &out->prefaulted);
-		if (err)
-			goto unmap_run;
+	out->clone_fd = get_unused_fd_flags(O_CLOEXEC);
+	if (out->clone_fd < 0) {
+		err = out->clone_fd;
+		goto put_vcpu_fd;
 	}
-
 	clone->tmpl = tmpl;
-	clone->mm = current->mm;
-	clone->mem_addr = out->mem_addr;
+	clone->kv = kv;
 	clone->id = atomic64_inc_return(&tmpl->next_id);
-	out->clone_id = clone->id;
-	kref_get(&tmpl->ref);
-	mmgrab(clone->mm);
-	atomic64_inc(&kfork_live_clones);
-	/* Last: once installed, the fd is the caller's and cannot be taken back. */
-	err = anon_inode_getfd("kfork-clone", &kfork_clone_fops, clone, O_RDWR | O_CLOEXEC);
-	if (err < 0) {
-		atomic64_dec(&kfork_live_clones);
-		mmdrop(clone->mm);
-		/* Never the last reference: the caller's template fd holds one. */
-		kfork_template_put(tmpl);
-		goto unmap_run;
+	cfile = anon_inode_getfile("kfork-clone", &kfork_clone_fops, clone, O_RDWR | O_CLOEXEC);
+	if (IS_ERR(cfile)) {
+		err = PTR_ERR(cfile);
+		goto put_clone_fd;
 	}
-	out->clone_fd = err;
+	/* Never the last reference: the caller's template fd holds one. */
+	kref_get(&tmpl->ref);
+	atomic64_inc(&kfork_live_clones);
+	fd_install(out->vm_fd, get_file(kv->vm));
+	fd_install(out->vcpu_fd, get_file(kv->vcpu));
+	fd_install(out->clone_fd, cfile);
+	out->mem_addr = kv->mem_addr;
+	out->run_addr = kv->run_addr;
+	out->run_size = kv->run_size;
+	out->prefaulted = kv->prefaulted;
+	out->clone_id = clone->id;
+	trace_kfork_spawn_done(tmpl->id, clone->id, 0, ktime_get_ns() - t0, out->pooled);
+	kfork_netlink_event(tmpl, KFORK_EVENT_SPAWN, clone->id, 0, ktime_get_ns() - t0,
+			    kv->prefaulted);
 	return 0;
 
-unmap_run:
-	vm_munmap(out->run_addr, out->run_size);
-close_vcpu:
-	fput(clone->vcpu);
-	close_fd(out->vcpu_fd);
-close_vm:
-	fput(clone->vm);
-	close_fd(out->vm_fd);
-unmap_mem:
-	vm_munmap(out->mem_addr, tmpl->mem_size);
+put_clone_fd:
+	put_unused_fd(out->clone_fd);
+put_vcpu_fd:
+	put_unused_fd(out->vcpu_fd);
+put_vm_fd:
+	put_unused_fd(out->vm_fd);
+free_vm:
+	kfork_vm_free(kv, tmpl->mem_size);
 free_clone:
 	kfree(clone);
 uncount:
 	atomic_dec(&tmpl->live_clones);
+	trace_kfork_spawn_done(tmpl->id, 0, err, ktime_get_ns() - t0, false);
+	kfork_netlink_event(tmpl, KFORK_EVENT_SPAWN, 0, err, ktime_get_ns() - t0, 0);
 	return err;
 }

@@ -7,7 +7,9 @@
 #include <linux/fs.h>
 #include <linux/kref.h>
 #include <linux/kvm.h>
+#include <linux/list.h>
 #include <linux/sizes.h>
+#include <linux/spinlock.h>
 #include <linux/mm_types.h>
 #include <linux/types.h>
 
@@ -19,6 +21,7 @@
 #define KFORK_MAX_WSET		SZ_1M
 /* KVM_SET_XSAVE reads KVM_CAP_XSAVE2 bytes whatever the item holds. */
 #define KFORK_XSAVE_SLACK	SZ_16K
+#define KFORK_MAX_POOL		16
 
 /* Module-wide counts of live objects, for the leak tests. */
 extern atomic64_t kfork_live_templates;
@@ -35,6 +38,8 @@ struct kfork_state {
 
 struct kfork_template {
 	struct kref ref;		/* template fd + each clone */
+	struct list_head node;		/* kfork_templates, under kfork_templates_lock */
+	u64 id;				/* unique while the module is loaded */
 	struct file *mem;		/* module-owned shmem, sealed: never written again */
 	struct file *kvm_dev;		/* /dev/kvm, opened by the registering process */
 	u64 mem_size;
@@ -47,16 +52,43 @@ struct kfork_template {
 	atomic_t live_clones;
 	atomic64_t next_id;
 	atomic64_t spawns, spawn_failures, resets, pages_copied;
+	atomic64_t failures[KFORK_FAIL_ERRNO_SLOTS];	/* by errno; 0: larger errnos */
+	/* Pre-built VMs (pool.c), each usable only from the mm it was built in. */
+	spinlock_t pool_lock;
+	struct list_head pool;		/* struct kfork_vm, under pool_lock */
+	u32 pool_ready;			/* entries on pool, under pool_lock */
+	u32 pool_target;		/* refill up to this; 0 when the template fd is gone */
+	atomic64_t pool_hits;
 };
 
+/*
+ * A VM with its vCPU, guest memory mapping and kvm_run mapping, in mm: the
+ * body of a clone, or a pool entry waiting to become one. Holds its own
+ * references to both KVM files; the caller's fds are separate.
+ */
+struct kfork_vm {
+	struct list_head node;		/* on the template's pool */
+	struct mm_struct *mm;		/* mmgrab'd: the mappings are there */
+	struct file *vm;
+	struct file *vcpu;
+	unsigned long mem_addr, run_addr;
+	u32 run_size;
+	u64 prefaulted;
+};
+
+/*
+ * A clone: its kfork_vm's mappings belong to the caller once spawned (the
+ * caller unmaps them); resets only from kv->mm.
+ */
 struct kfork_clone {
 	struct kfork_template *tmpl;	/* reference held */
-	struct file *vm;		/* reference held; the VM fd is the caller's */
-	struct file *vcpu;		/* reference held */
-	struct mm_struct *mm;		/* mmgrab'd: resets only from this mm */
-	unsigned long mem_addr;		/* guest memory in mm */
+	struct kfork_vm *kv;		/* owned; holds its own file refs */
 	u64 id;
 };
+
+/* Module-wide list of live templates, for the netlink stats dump. */
+extern struct list_head kfork_templates;
+extern spinlock_t kfork_templates_lock;
 
 /* Everything a spawn returns, before it is copied to user space. */
 struct kfork_spawn_out {
@@ -64,6 +96,7 @@ struct kfork_spawn_out {
 	unsigned long mem_addr, run_addr;
 	u32 run_size;
 	u64 prefaulted, clone_id;
+	bool pooled;
 };
 
 /* chardev.c */
@@ -72,6 +105,7 @@ bool kfork_file_is_kvm(struct file *file, const char *name, bool prefix);
 /* template.c */
 long kfork_template_create(void __user *uarg);
 void kfork_template_put(struct kfork_template *tmpl);
+void kfork_template_count_failure(struct kfork_template *tmpl, int err);
 
 /* state.c */
 int kfork_state_parse(struct kfork_state *st);
@@ -93,6 +127,23 @@ int kfork_state_restore(struct kfork_template *tmpl, struct file *vm, struct fil
 /* clone.c */
 int kfork_clone_spawn(struct kfork_template *tmpl, u32 flags, struct kfork_scratch *s,
 		      struct kfork_spawn_out *out);
+int kfork_vm_build(struct kfork_template *tmpl, u32 flags, struct kfork_scratch *s,
+		   struct kfork_vm *kv, u64 t0);
+void kfork_vm_put(struct kfork_vm *kv);
+void kfork_vm_free(struct kfork_vm *kv, u64 mem_size);
+
+/* pool.c */
+struct kfork_vm *kfork_pool_take(struct kfork_template *tmpl);
+int kfork_pool_fill(struct kfork_template *tmpl, u32 target);
+void kfork_pool_refill(struct kfork_template *tmpl);
+void kfork_pool_drain(struct kfork_template *tmpl);
+long kfork_template_pool(struct kfork_template *tmpl, void __user *uarg);
+
+/* netlink.c */
+int kfork_netlink_init(void);
+void kfork_netlink_exit(void);
+void kfork_netlink_event(struct kfork_template *tmpl, u32 event, u64 clone_id, int err,
+			 u64 ns, u64 pages);
 
 /* prefault.c */
 int kfork_prefault(struct kfork_template *tmpl, struct file *vcpu, const unsigned long *dirty,

@@ -4,9 +4,11 @@
 #include <linux/kvm_host.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
+#include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 
 #include "internal.h"
+#include "trace.h"
 
 /*
  * Zap [first, last) guest pages of the clone's mapping: the copies go, the
@@ -16,9 +18,9 @@
  */
 static int kfork_reset_zap(struct kfork_clone *clone, unsigned long first, unsigned long last)
 {
-	unsigned long addr = clone->mem_addr + (first << PAGE_SHIFT);
-	unsigned long end = clone->mem_addr + (last << PAGE_SHIFT);
-	struct mm_struct *mm = clone->mm;
+	unsigned long addr = clone->kv->mem_addr + (first << PAGE_SHIFT);
+	unsigned long end = clone->kv->mem_addr + (last << PAGE_SHIFT);
+	struct mm_struct *mm = clone->kv->mm;
 	int err = 0;
 
 	mmap_read_lock(mm);
@@ -48,7 +50,7 @@ static int kfork_reset_dirty_log(struct kfork_clone *clone, struct kfork_scratch
 
 	if (64 + bytes > s->len)
 		return -E2BIG;
-	err = kfork_kvm_ioctl_buf(clone->vm, KVM_GET_DIRTY_LOG, s, &log, sizeof(log));
+	err = kfork_kvm_ioctl_buf(clone->kv->vm, KVM_GET_DIRTY_LOG, s, &log, sizeof(log));
 	if (err)
 		return err;
 	if (copy_from_user(bitmap, (void __user *)s->addr + 64, bytes))
@@ -56,7 +58,7 @@ static int kfork_reset_dirty_log(struct kfork_clone *clone, struct kfork_scratch
 	return 0;
 }
 
-long kfork_clone_reset(struct kfork_clone *clone, void __user *uarg)
+static long kfork_clone_reset_pages(struct kfork_clone *clone, void __user *uarg, u64 *pages)
 {
 	struct kfork_template *tmpl = clone->tmpl;
 	unsigned long npages = tmpl->mem_size >> PAGE_SHIFT;
@@ -77,7 +79,7 @@ long kfork_clone_reset(struct kfork_clone *clone, void __user *uarg)
 	if (args.flags & ~KFORK_RESET_FLAGS)
 		return -EINVAL;
 	/* KVM refuses VM ioctls from another mm anyway; say so first. */
-	if (current->mm != clone->mm)
+	if (current->mm != clone->kv->mm)
 		return -EPERM;
 
 	bitmap = kvzalloc(bytes, GFP_KERNEL_ACCOUNT);
@@ -90,17 +92,18 @@ long kfork_clone_reset(struct kfork_clone *clone, void __user *uarg)
 	if (err)
 		goto unmap_scratch;
 	args.pages_reset = bitmap_weight(bitmap, npages);
+	*pages = args.pages_reset;
 	for_each_set_bitrange(first, last, bitmap, npages) {
 		err = kfork_reset_zap(clone, first, last);
 		if (err)
 			goto unmap_scratch;
 	}
-	err = kfork_state_restore(tmpl, clone->vm, clone->vcpu, &s, true);
+	err = kfork_state_restore(tmpl, clone->kv->vm, clone->kv->vcpu, &s, true);
 	if (err)
 		goto unmap_scratch;
 	args.prefaulted = 0;
 	if (!(args.flags & KFORK_RESET_NO_PREFAULT)) {
-		err = kfork_prefault(tmpl, clone->vcpu, bitmap, &args.prefaulted);
+		err = kfork_prefault(tmpl, clone->kv->vcpu, bitmap, &args.prefaulted);
 		if (err)
 			goto unmap_scratch;
 	}
@@ -113,5 +116,19 @@ unmap_scratch:
 	kfork_scratch_unmap(&s);
 free_bitmap:
 	kvfree(bitmap);
+	return err;
+}
+
+long kfork_clone_reset(struct kfork_clone *clone, void __user *uarg)
+{
+	struct kfork_template *tmpl = clone->tmpl;
+	u64 t0 = ktime_get_ns(), pages = 0;
+	long err;
+
+	err = kfork_clone_reset_pages(clone, uarg, &pages);
+	if (err)
+		kfork_template_count_failure(tmpl, err);
+	trace_kfork_reset(tmpl->id, clone->id, err, pages, ktime_get_ns() - t0);
+	kfork_netlink_event(tmpl, KFORK_EVENT_RESET, clone->id, err, ktime_get_ns() - t0, pages);
 	return err;
 }

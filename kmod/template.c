@@ -12,12 +12,21 @@
 
 #include "internal.h"
 
+LIST_HEAD(kfork_templates);
+DEFINE_SPINLOCK(kfork_templates_lock);
+static atomic64_t kfork_next_template_id = ATOMIC64_INIT(0);
+
 #define KFORK_SEALS	(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
 static void kfork_template_release(struct kref *ref)
 {
 	struct kfork_template *tmpl = container_of(ref, struct kfork_template, ref);
 
+	spin_lock(&kfork_templates_lock);
+	list_del(&tmpl->node);
+	spin_unlock(&kfork_templates_lock);
+	/* Entries of a process other than the last holder's stay mapped there until it exits. */
+	kfork_pool_drain(tmpl);
 	kvfree(tmpl->wset);
 	kvfree(tmpl->state.buf);
 	fput(tmpl->kvm_dev);
@@ -29,6 +38,16 @@ static void kfork_template_release(struct kref *ref)
 void kfork_template_put(struct kfork_template *tmpl)
 {
 	kref_put(&tmpl->ref, kfork_template_release);
+}
+
+/* Failures by errno for the stats; errnos past the table share slot 0. */
+void kfork_template_count_failure(struct kfork_template *tmpl, int err)
+{
+	int e = -err;
+
+	if (e <= 0 || e >= KFORK_FAIL_ERRNO_SLOTS)
+		e = 0;
+	atomic64_inc(&tmpl->failures[e]);
 }
 
 /*
@@ -140,6 +159,9 @@ long kfork_template_create(void __user *uarg)
 	if (!tmpl)
 		return -ENOMEM;
 	kref_init(&tmpl->ref);
+	INIT_LIST_HEAD(&tmpl->node);
+	spin_lock_init(&tmpl->pool_lock);
+	INIT_LIST_HEAD(&tmpl->pool);
 	tmpl->mem_size = args.mem_size;
 	tmpl->max_clones = args.max_clones ? args.max_clones : KFORK_MAX_CLONES;
 	atomic64_set(&tmpl->next_id, 1);
@@ -173,6 +195,11 @@ long kfork_template_create(void __user *uarg)
 	fput(src);
 
 	atomic64_inc(&kfork_live_templates);
+	tmpl->id = atomic64_inc_return(&kfork_next_template_id);
+	/* In id order: the netlink dump resumes after the last id it sent. */
+	spin_lock(&kfork_templates_lock);
+	list_add_tail(&tmpl->node, &kfork_templates);
+	spin_unlock(&kfork_templates_lock);
 	fd = anon_inode_getfd("kfork-template", &kfork_template_fops, tmpl, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		kfork_template_put(tmpl);
@@ -318,12 +345,14 @@ static int kfork_template_spawn_one(struct kfork_template *tmpl, void __user *ua
 	err = kfork_clone_spawn(tmpl, sp.flags, s, &out);
 	if (err) {
 		atomic64_inc(&tmpl->spawn_failures);
+		kfork_template_count_failure(tmpl, err);
 		return err;
 	}
 	kfork_spawn_fill(&sp, &out, tmpl->mem_size);
 	if (copy_to_user(uarg, &sp, min_t(u32, usize, sizeof(sp)))) {
 		kfork_spawn_undo(&out, tmpl->mem_size);
 		atomic64_inc(&tmpl->spawn_failures);
+		kfork_template_count_failure(tmpl, -EFAULT);
 		return -EFAULT;
 	}
 	atomic64_inc(&tmpl->spawns);
@@ -406,14 +435,21 @@ static long kfork_template_ioctl(struct file *file, unsigned int cmd, unsigned l
 		return kfork_template_spawn(tmpl, uarg);
 	case KFORK_SPAWN_BATCH:
 		return kfork_template_spawn_batch(tmpl, uarg);
+	case KFORK_TEMPLATE_POOL:
+		return kfork_template_pool(tmpl, uarg);
 	default:
 		return -ENOTTY;
 	}
 }
 
+/* Nobody can spawn from it any more: its pool goes now, clones may outlive it. */
 static int kfork_template_file_release(struct inode *inode, struct file *file)
 {
-	kfork_template_put(file->private_data);
+	struct kfork_template *tmpl = file->private_data;
+
+	WRITE_ONCE(tmpl->pool_target, 0);
+	kfork_pool_drain(tmpl);
+	kfork_template_put(tmpl);
 	return 0;
 }
 

@@ -28,6 +28,8 @@
 #define KFORK_CAP_SPAWN_BATCH	_BITULL(1)	/* KFORK_SPAWN_BATCH */
 #define KFORK_CAP_RESET		_BITULL(2)	/* KFORK_CLONE_RESET, dirtied pages only */
 #define KFORK_CAP_PREFAULT	_BITULL(3)	/* working set mapped at spawn: SET_WSET */
+#define KFORK_CAP_POOL		_BITULL(4)	/* KFORK_TEMPLATE_POOL */
+#define KFORK_CAP_GENL		_BITULL(5)	/* generic netlink family KFORK_GENL_NAME */
 
 struct kfork_caps {
 	__u32 size;		/* in */
@@ -184,6 +186,30 @@ struct kfork_spawn_batch {
 
 #define KFORK_SPAWN_BATCH	_IOWR(KFORK_IOC, 0x13, struct kfork_spawn_batch)
 
+/*
+ * A pool of pre-built clones (VM, vCPU, memory mapping, machine state,
+ * working set) for the calling process: KVM ties a VM to the process that
+ * created it, so entries are built in, and handed out only to, that process.
+ * Sets the template's target (0..KFORK_MAX_POOL = 16; 0 frees this process's
+ * entries), then builds entries up to it in the calling thread unless
+ * KFORK_POOL_NO_FILL: call it from a thread off the spawn path. A KFORK_SPAWN
+ * (without KFORK_SPAWN_NO_PREFAULT) takes an entry if one is ready and only
+ * restores the machine state into it; a clone fd released in its process
+ * builds one back (in the releasing thread). Entries are not clones: they do
+ * not count against max_clones. Closing the template fd frees them.
+ */
+#define KFORK_POOL_NO_FILL	_BITUL(0)
+#define KFORK_POOL_FLAGS	KFORK_POOL_NO_FILL
+
+struct kfork_template_pool {
+	__u32 size;		/* in */
+	__u32 flags;		/* in: KFORK_POOL_* */
+	__u32 target;		/* in */
+	__u32 ready;		/* out: entries ready (all processes) */
+};
+
+#define KFORK_TEMPLATE_POOL	_IOWR(KFORK_IOC, 0x14, struct kfork_template_pool)
+
 /* clone fd --------------------------------------------------------------- */
 
 /*
@@ -206,5 +232,62 @@ struct kfork_clone_reset {
 };
 
 #define KFORK_CLONE_RESET	_IOWR(KFORK_IOC, 0x20, struct kfork_clone_reset)
+
+/* generic netlink: family "kfork" -------------------------------------------- */
+
+/*
+ * Statistics and events, read with libnl-genl. KFORK_CMD_GET_STATS is a dump:
+ * one message per live template, attributes KFORK_A_TMPL_* below, failures
+ * as nested KFORK_A_FAILURE { KFORK_A_FAIL_ERRNO, KFORK_A_FAIL_COUNT } per
+ * errno seen (errno >= KFORK_FAIL_ERRNO_SLOTS counted under 0). The "events"
+ * multicast group carries one KFORK_CMD_EVENT per spawn, reset and clone
+ * destroy, with KFORK_A_EVENT and the attributes that apply. Initial network
+ * namespace only.
+ */
+#define KFORK_GENL_NAME		"kfork"
+#define KFORK_GENL_VERSION	1
+#define KFORK_GENL_MCGRP_EVENTS	"events"
+#define KFORK_FAIL_ERRNO_SLOTS	128
+
+enum {
+	KFORK_CMD_UNSPEC,
+	KFORK_CMD_GET_STATS,		/* dump: one message per template */
+	KFORK_CMD_EVENT,		/* multicast "events" */
+	__KFORK_CMD_MAX,
+};
+
+enum {
+	KFORK_EVENT_SPAWN = 1,		/* KFORK_A_ERRNO 0 or the failure's errno */
+	KFORK_EVENT_RESET,
+	KFORK_EVENT_DESTROY,		/* the clone fd was released */
+};
+
+enum {
+	KFORK_A_UNSPEC,
+	KFORK_A_PAD,
+	KFORK_A_TMPL_ID,		/* u64: unique while the module is loaded */
+	KFORK_A_MEM_SIZE,		/* u64 */
+	KFORK_A_SPAWNS,			/* u64 */
+	KFORK_A_SPAWN_FAILURES,		/* u64 */
+	KFORK_A_RESETS,			/* u64 */
+	KFORK_A_LIVE_CLONES,		/* u32 */
+	KFORK_A_MAX_CLONES,		/* u32 */
+	KFORK_A_PAGES_SHARED,		/* u64: template pages every clone maps */
+	KFORK_A_PAGES_COPIED,		/* u64: private copies made, prefault and reset */
+	KFORK_A_POOL_READY,		/* u32: pre-built VMs waiting */
+	KFORK_A_POOL_HITS,		/* u64: spawns served from the pool */
+	KFORK_A_FAILURES,		/* nested KFORK_A_FAILURE list */
+	KFORK_A_FAILURE,		/* nested: KFORK_A_FAIL_* */
+	KFORK_A_FAIL_ERRNO,		/* u32 */
+	KFORK_A_FAIL_COUNT,		/* u64 */
+	KFORK_A_EVENT,			/* u32: KFORK_EVENT_* */
+	KFORK_A_CLONE_ID,		/* u64 */
+	KFORK_A_ERRNO,			/* u32: 0 or a positive errno */
+	KFORK_A_NS,			/* u64: time the operation took */
+	KFORK_A_PAGES,			/* u64: pages prefaulted (spawn) or reset */
+	__KFORK_A_MAX,
+};
+
+#define KFORK_A_MAX		(__KFORK_A_MAX - 1)
 
 #endif /* _UAPI_LINUX_KFORK_H */
