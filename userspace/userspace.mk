@@ -16,6 +16,9 @@ $(B)/libkfork.a: $(LIB_OBJS)
 # the kfork binary links: KFORK_OBJS += x.o; KFORK_LDLIBS += -lfoo.
 KFORK_OBJS :=
 KFORK_LDLIBS :=
+# kfork stats / events (cli/stats.c): kfork.ko's generic-netlink family, through libnl-genl-3.
+KFORK_LDLIBS += -lnl-genl-3 -lnl-3
+$(B)/kfork: private CFLAGS += -I/usr/include/libnl3
 $(B)/kfork: $(wildcard userspace/cli/*.c) $(B)/libkfork.a $(LIB_HDRS)
 	$(Q)$(CC) $(CFLAGS) -o $@ $(wildcard userspace/cli/*.c) $(KFORK_OBJS) $(B)/libkfork.a \
 		$(KFORK_LDLIBS) -lz -lpthread -lm

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "kfork.h"
+#include "cli/stats.h"
 #include "cli/trace.h"
 
 #define EXIT_TIMEOUT	124
@@ -307,7 +308,9 @@ static void usage(void)
 {
 	fputs("usage: kfork template build --kind minimal|python|tiny -o FILE\n"
 	      "       kfork run -t FILE [--backend user|kmod] [--timeout S] [--json] [-n N] -- CODE\n"
-	      "       kfork trace [-p PID] [--json] [--duration S] [--binary PATH]\n",
+	      "       kfork trace [-p PID] [--json] [--duration S] [--binary PATH]\n"
+	      "       kfork stats [--json]\n"
+	      "       kfork events [--json] [--count N]\n",
 	      stderr);
 	exit(EXIT_FAILURE_KF);
 }
@@ -320,5 +323,9 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "trace"))
 		return cmd_trace(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "stats"))
+		return cmd_stats(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "events"))
+		return cmd_events(argc - 1, argv + 1);
 	usage();
 }

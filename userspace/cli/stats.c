@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* stats.c - `kfork stats` and `kfork events`: kfork.ko's generic-netlink family, read with libnl-genl. */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <netlink/genl/ctrl.h>
+#include <netlink/genl/genl.h>
+#include <netlink/netlink.h>
+
+#include "../../kmod/uapi/kfork.h"
+#include "cli/stats.h"
+
+static const char *const event_names[] = {
+	[KFORK_EVENT_SPAWN] = "spawn", [KFORK_EVENT_RESET] = "reset",
+	[KFORK_EVENT_DESTROY] = "destroy",
+};
+_Static_assert(sizeof(event_names) / sizeof(event_names[0]) == KFORK_EVENT_DESTROY + 1,
+	       "event_names covers KFORK_EVENT_*");
+
+static struct nla_policy stats_policy[KFORK_A_MAX + 1] = {
+	[KFORK_A_TMPL_ID] = { .type = NLA_U64 }, [KFORK_A_MEM_SIZE] = { .type = NLA_U64 },
+	[KFORK_A_SPAWNS] = { .type = NLA_U64 }, [KFORK_A_SPAWN_FAILURES] = { .type = NLA_U64 },
+	[KFORK_A_RESETS] = { .type = NLA_U64 }, [KFORK_A_LIVE_CLONES] = { .type = NLA_U32 },
+	[KFORK_A_MAX_CLONES] = { .type = NLA_U32 }, [KFORK_A_PAGES_SHARED] = { .type = NLA_U64 },
+	[KFORK_A_PAGES_COPIED] = { .type = NLA_U64 }, [KFORK_A_POOL_READY] = { .type = NLA_U32 },
+	[KFORK_A_POOL_HITS] = { .type = NLA_U64 }, [KFORK_A_FAILURES] = { .type = NLA_NESTED },
+	[KFORK_A_FAILURE] = { .type = NLA_NESTED }, [KFORK_A_FAIL_ERRNO] = { .type = NLA_U32 },
+	[KFORK_A_FAIL_COUNT] = { .type = NLA_U64 }, [KFORK_A_EVENT] = { .type = NLA_U32 },
+	[KFORK_A_CLONE_ID] = { .type = NLA_U64 }, [KFORK_A_ERRNO] = { .type = NLA_U32 },
+	[KFORK_A_NS] = { .type = NLA_U64 }, [KFORK_A_PAGES] = { .type = NLA_U64 },
+};
+
+static uint64_t get_u64(struct nlattr **tb, int a)
+{
+	return tb[a] ? nla_get_u64(tb[a]) : 0;
+}
+
+static uint32_t get_u32(struct nlattr **tb, int a)
+{
+	return tb[a] ? nla_get_u32(tb[a]) : 0;
+}
+
+struct stats_ctx {
+	int json, count;
+};
+
+static int stats_print(struct nl_msg *msg, void *arg)
+{
+	struct stats_ctx *ctx = arg;
+	struct nlattr *tb[KFORK_A_MAX + 1], *f;
+	int rem, first = 1;
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, KFORK_A_MAX, stats_policy) < 0)
+		return NL_SKIP;
+	printf(ctx->json ? "%s{\"template\":%" PRIu64 ",\"mem_size\":%" PRIu64
+			   ",\"spawns\":%" PRIu64 ",\"spawn_failures\":%" PRIu64
+			   ",\"resets\":%" PRIu64 ",\"live_clones\":%u,\"max_clones\":%u"
+			   ",\"pages_shared\":%" PRIu64 ",\"pages_copied\":%" PRIu64
+			   ",\"pool_ready\":%u,\"pool_hits\":%" PRIu64 ",\"failures\":{"
+			 : "%stemplate %" PRIu64 ": mem %" PRIu64 " B, spawns %" PRIu64
+			   " (failed %" PRIu64 "), resets %" PRIu64 ", live clones %u/%u,"
+			   " pages shared %" PRIu64 ", copied %" PRIu64 ", pool %u ready, %" PRIu64
+			   " hits; failures by errno:",
+	       ctx->json && ctx->count ? "," : "", get_u64(tb, KFORK_A_TMPL_ID),
+	       get_u64(tb, KFORK_A_MEM_SIZE), get_u64(tb, KFORK_A_SPAWNS),
+	       get_u64(tb, KFORK_A_SPAWN_FAILURES), get_u64(tb, KFORK_A_RESETS),
+	       get_u32(tb, KFORK_A_LIVE_CLONES), get_u32(tb, KFORK_A_MAX_CLONES),
+	       get_u64(tb, KFORK_A_PAGES_SHARED), get_u64(tb, KFORK_A_PAGES_COPIED),
+	       get_u32(tb, KFORK_A_POOL_READY), get_u64(tb, KFORK_A_POOL_HITS));
+	if (tb[KFORK_A_FAILURES]) {
+		nla_for_each_nested(f, tb[KFORK_A_FAILURES], rem) {
+			struct nlattr *fb[KFORK_A_MAX + 1];
+			uint32_t e;
+
+			if (nla_parse_nested(fb, KFORK_A_MAX, f, stats_policy) < 0)
+				continue;
+			e = get_u32(fb, KFORK_A_FAIL_ERRNO);
+			if (ctx->json)
+				printf("%s\"%u\":%" PRIu64, first ? "" : ",", e,
+				       get_u64(fb, KFORK_A_FAIL_COUNT));
+			else
+				printf(" %s %" PRIu64, e ? strerrorname_np(e) ?: "?" : "other",
+				       get_u64(fb, KFORK_A_FAIL_COUNT));
+			first = 0;
+		}
+	}
+	if (first && !ctx->json)
+		printf(" none");
+	printf(ctx->json ? "}}" : "\n");
+	ctx->count++;
+	return NL_OK;
+}
+
+struct events_ctx {
+	int json;
+	long seen;
+};
+
+static int event_print(struct nl_msg *msg, void *arg)
+{
+	struct nlattr *tb[KFORK_A_MAX + 1];
+	struct events_ctx *ctx = arg;
+	int json = ctx->json;
+	uint32_t ev, err;
+
+	if (genlmsg_parse(nlmsg_hdr(msg), 0, tb, KFORK_A_MAX, stats_policy) < 0)
+		return NL_SKIP;
+	ev = get_u32(tb, KFORK_A_EVENT);
+	err = get_u32(tb, KFORK_A_ERRNO);
+	printf(json ? "{\"event\":\"%s\",\"template\":%" PRIu64 ",\"clone\":%" PRIu64
+		      ",\"errno\":%u,\"ns\":%" PRIu64 ",\"pages\":%" PRIu64 ",\"live_clones\":%u}\n"
+		    : "%-7s template %" PRIu64 " clone %" PRIu64 " errno %u %" PRIu64
+		      " ns pages %" PRIu64 " live %u\n",
+	       ev < sizeof(event_names) / sizeof(event_names[0]) && event_names[ev] ?
+	       event_names[ev] : "unknown",
+	       get_u64(tb, KFORK_A_TMPL_ID), get_u64(tb, KFORK_A_CLONE_ID), err,
+	       get_u64(tb, KFORK_A_NS), get_u64(tb, KFORK_A_PAGES),
+	       get_u32(tb, KFORK_A_LIVE_CLONES));
+	fflush(stdout);
+	ctx->seen++;
+	return NL_OK;
+}
+
+/* Connects and resolves the family; prints why not (module not loaded) and returns NULL. */
+static struct nl_sock *kfork_nl_open(int *family)
+{
+	struct nl_sock *sk = nl_socket_alloc();
+	int err;
+
+	if (!sk) {
+		fprintf(stderr, "kfork: nl_socket_alloc: out of memory\n");
+		return NULL;
+	}
+	err = genl_connect(sk);
+	if (err < 0) {
+		fprintf(stderr, "kfork: genl_connect: %s\n", nl_geterror(err));
+		goto free_sock;
+	}
+	*family = genl_ctrl_resolve(sk, KFORK_GENL_NAME);
+	if (*family < 0) {
+		fprintf(stderr, "kfork: generic netlink family '%s': %s (is kfork.ko loaded?)\n",
+			KFORK_GENL_NAME, nl_geterror(*family));
+		goto free_sock;
+	}
+	return sk;
+
+free_sock:
+	nl_socket_free(sk);
+	return NULL;
+}
+
+int cmd_stats(int argc, char **argv)
+{
+	struct stats_ctx ctx = { .json = argc > 1 && !strcmp(argv[1], "--json") };
+	struct nl_sock *sk;
+	int family, err;
+
+	sk = kfork_nl_open(&family);
+	if (!sk)
+		return 1;
+	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, stats_print, &ctx);
+	if (ctx.json)
+		printf("[");
+	err = genl_send_simple(sk, family, KFORK_CMD_GET_STATS, KFORK_GENL_VERSION, NLM_F_DUMP);
+	if (err >= 0)
+		err = nl_recvmsgs_default(sk);
+	if (ctx.json)
+		printf("]\n");
+	else if (!err && !ctx.count)
+		printf("no templates registered\n");
+	nl_socket_free(sk);
+	if (err < 0) {
+		fprintf(stderr, "kfork: KFORK_CMD_GET_STATS: %s\n", nl_geterror(err));
+		return 1;
+	}
+	return 0;
+}
+
+static volatile sig_atomic_t events_stop;
+
+static void events_on_signal(int sig)
+{
+	(void)sig;
+	events_stop = 1;
+}
+
+/* kfork events [--json] [--count N]: prints each event as it arrives; N events, or until a signal. */
+int cmd_events(int argc, char **argv)
+{
+	struct sigaction sa = { .sa_handler = events_on_signal };
+	struct events_ctx ctx = { 0 };
+	int family, grp, err = 0;
+	struct nl_sock *sk;
+	long count = -1;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--json"))
+			ctx.json = 1;
+		else if (!strcmp(argv[i], "--count") && i + 1 < argc)
+			count = strtol(argv[++i], NULL, 10);
+		else {
+			fprintf(stderr, "usage: kfork events [--json] [--count N]\n");
+			return 2;
+		}
+	}
+	sk = kfork_nl_open(&family);
+	if (!sk)
+		return 1;
+	grp = genl_ctrl_resolve_grp(sk, KFORK_GENL_NAME, KFORK_GENL_MCGRP_EVENTS);
+	if (grp < 0 || (err = nl_socket_add_membership(sk, grp)) < 0) {
+		fprintf(stderr, "kfork: join group %s/%s: %s\n", KFORK_GENL_NAME,
+			KFORK_GENL_MCGRP_EVENTS, nl_geterror(grp < 0 ? grp : err));
+		nl_socket_free(sk);
+		return 1;
+	}
+	nl_socket_disable_seq_check(sk);
+	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, event_print, &ctx);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	/* Tells a waiting script (or test) that the membership is in place. */
+	fprintf(stderr, "kfork: listening on %s/%s\n", KFORK_GENL_NAME, KFORK_GENL_MCGRP_EVENTS);
+	/* libnl retries on EINTR: poll, so a signal ends the loop. */
+	while (!events_stop && (count < 0 || ctx.seen < count)) {
+		struct pollfd pfd = { .fd = nl_socket_get_fd(sk), .events = POLLIN };
+
+		if (poll(&pfd, 1, 200) <= 0)
+			continue;
+		err = nl_recvmsgs_default(sk);
+		if (err < 0) {
+			fprintf(stderr, "kfork: receiving events: %s\n", nl_geterror(err));
+			break;
+		}
+	}
+	nl_socket_free(sk);
+	return err < 0;
+}
