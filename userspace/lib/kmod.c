@@ -21,6 +21,22 @@ _Static_assert(sizeof(struct state_hdr) == sizeof(struct kfork_state_item),
 
 enum { WSET_NONE, WSET_RECORDING, WSET_SET };
 
+/*
+ * The module's pool of pre-built clones for this process (KFORK_KMOD_POOL
+ * entries, default 1, 0 = none). Nothing is built here: each clone fd closed
+ * by the reaper builds one back, off the spawn path. Older modules lack it.
+ */
+static void kmod_template_pool(struct kf_template *tmpl)
+{
+	const char *env = getenv("KFORK_KMOD_POOL");
+	struct kfork_template_pool args = {
+		.size = sizeof(args), .flags = KFORK_POOL_NO_FILL, .target = env ? atoi(env) : 1,
+	};
+
+	if (args.target)
+		ioctl(tmpl->kmod_fd, KFORK_TEMPLATE_POOL, &args);
+}
+
 /* The module copies and seals the pages: our memfd is no longer needed after this. */
 int kmod_template_register(struct kf_template *tmpl)
 {
@@ -44,6 +60,7 @@ int kmod_template_register(struct kf_template *tmpl)
 	}
 	close(dev);
 	tmpl->kmod_fd = fd;
+	kmod_template_pool(tmpl);
 	close(tmpl->memfd);
 	tmpl->memfd = -1;
 	atomic_init(&tmpl->kmod_wset_state, WSET_NONE);
@@ -82,7 +99,7 @@ int kmod_clone_build(struct kf_clone *clone, const char *name)
 	clone->kmod_fd = sp.clone_fd;
 	/* The UART is ours, not KVM's: restore its registers as state_restore() does. */
 	memcpy(&vm->uart.regs, tmpl->state.item[ST_UART], sizeof(vm->uart.regs));
-	return 0;
+	return vm_coalesce_uart(vm);
 }
 
 int kmod_clone_reset(struct kf_clone *clone)
