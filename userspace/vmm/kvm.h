@@ -13,6 +13,7 @@ struct kvm_host {
 	int has_xcrs;
 	int has_debugregs;
 	int has_vcpu_events;
+	int has_coalesced_pio;
 	struct kvm_cpuid2 *cpuid;	/* KVM_GET_SUPPORTED_CPUID */
 	struct kvm_msr_list *msrs;	/* KVM_GET_MSR_INDEX_LIST */
 };

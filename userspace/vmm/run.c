@@ -186,13 +186,20 @@ int vm_run(struct vm *vm, uint64_t deadline_ns, int (*done)(void *arg), void *ar
 			break;
 		}
 		if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			err = kf_fail(-errno, "KVM_RUN on %s", vm->name);
-			break;
+			if (errno != EINTR && errno != EAGAIN) {
+				err = kf_fail(-errno, "KVM_RUN on %s", vm->name);
+				break;
+			}
+			err = vm_drain_coalesced(vm);
+			if (err || done(arg))
+				break;
+			continue;
 		}
 		vm->exits++;
-		err = vm_handle_exit(vm);
+		/* Buffered THR writes happened before this exit: replay them first. */
+		err = vm_drain_coalesced(vm);
+		if (!err)
+			err = vm_handle_exit(vm);
 		if (err)
 			break;
 		if (done(arg))

@@ -70,8 +70,14 @@ int vm_create(struct vm *vm, const char *name, uint8_t *mem, uint64_t mem_size)
 		err = kf_fail(-errno, "mmap kvm_run of %s", name);
 		goto close_vcpu;
 	}
+	err = vm_coalesce_uart(vm);
+	if (err)
+		goto unmap_run;
 	return 0;
 
+unmap_run:
+	munmap(vm->run, vm->run_size);
+	vm->run = NULL;
 close_vcpu:
 	close(vm->vcpu_fd);
 	vm->vcpu_fd = -1;
@@ -94,6 +100,54 @@ void vm_destroy(struct vm *vm)
 	uart_free(&vm->uart);
 	vm->run = NULL;
 	vm->vcpu_fd = vm->fd = -1;
+}
+
+#define RING_MAX \
+	((VM_PAGE_SIZE - sizeof(struct kvm_coalesced_mmio_ring)) / sizeof(struct kvm_coalesced_mmio))
+
+int vm_coalesce_uart(struct vm *vm)
+{
+	struct kvm_coalesced_mmio_zone zone = { .addr = UART_COM1_BASE, .size = 1, .pio = 1 };
+	const struct kvm_host *host;
+	int err = kvm_host_get(&host);
+
+	if (err)
+		return err;
+	if (!host->has_coalesced_pio ||
+	    (uint64_t)vm->run_size < (KVM_COALESCED_MMIO_PAGE_OFFSET + 1) * VM_PAGE_SIZE)
+		return 0;
+	if (ioctl(vm->fd, KVM_REGISTER_COALESCED_MMIO, &zone) < 0)
+		return kf_fail(-errno, "KVM_REGISTER_COALESCED_MMIO (UART) on %s", vm->name);
+	vm->ring = (void *)((uint8_t *)vm->run + KVM_COALESCED_MMIO_PAGE_OFFSET * VM_PAGE_SIZE);
+	return 0;
+}
+
+int vm_drain_coalesced(struct vm *vm)
+{
+	struct kvm_coalesced_mmio_ring *ring = vm->ring;
+	uint32_t first, last;
+
+	if (!ring)
+		return 0;
+	first = ring->first;
+	/* Pairs with KVM's smp_wmb() before it advances last. */
+	last = __atomic_load_n(&ring->last, __ATOMIC_ACQUIRE);
+	while (first != last) {
+		const struct kvm_coalesced_mmio *e = &ring->coalesced_mmio[first % RING_MAX];
+		uint8_t byte = e->data[0];
+
+		/* Only the THR zone is registered; anything else is dropped. */
+		if (e->pio == 1 && e->phys_addr == UART_COM1_BASE && e->len == 1 &&
+		    uart_io(&vm->uart, 0, 1, &byte)) {
+			int err = vm_irq_line(vm, UART_COM1_IRQ, vm->uart.regs.irq_level);
+
+			if (err)
+				return err;
+		}
+		first = (first + 1) % RING_MAX;
+		__atomic_store_n(&ring->first, first, __ATOMIC_RELEASE);
+	}
+	return 0;
 }
 
 int vm_set_cpuid(struct vm *vm, const struct kvm_cpuid2 *cpuid)
@@ -128,5 +182,5 @@ int vm_complete_io(struct vm *vm)
 	vm->run->immediate_exit = 0;
 	if (ret < 0 && errno != EINTR)
 		return kf_fail(-errno, "KVM_RUN (complete I/O) on %s", vm->name);
-	return 0;
+	return vm_drain_coalesced(vm);
 }

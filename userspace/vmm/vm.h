@@ -25,6 +25,7 @@ struct vm {
 	uint8_t *mem;		/* host mapping of guest RAM [0, mem_size) */
 	uint64_t mem_size;
 	struct uart uart;
+	struct kvm_coalesced_mmio_ring *ring;	/* THR writes KVM buffered, or NULL */
 	uint64_t exits;		/* KVM_RUN returns to user space */
 };
 
@@ -41,7 +42,16 @@ int vm_irq_line(struct vm *vm, int irq, int level);
 /* Host pointer for [gpa, gpa + len) or NULL if any of it is outside guest RAM. */
 void *vm_gpa_ptr(struct vm *vm, gpa_t gpa, uint64_t len);
 
-/* Complete a pending PIO/MMIO so that the vCPU state is consistent to save. */
+/*
+ * Let KVM buffer the guest's writes to the UART's THR instead of exiting to
+ * user space for each byte; vm_run() replays them, in order, before it looks
+ * at any exit. A no-op where KVM lacks coalesced PIO.
+ */
+int vm_coalesce_uart(struct vm *vm);
+/* Replay buffered THR writes into the UART (and its IRQ line). */
+int vm_drain_coalesced(struct vm *vm);
+
+/* Complete a pending PIO/MMIO and replay buffered writes: the state is then consistent. */
 int vm_complete_io(struct vm *vm);
 
 #endif
