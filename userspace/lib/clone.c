@@ -71,10 +71,13 @@ static void clone_unbuild(struct kf_clone *clone)
 int kf_spawn(struct kf_template *tmpl, struct kf_clone **out)
 {
 	uint64_t t0 = vm_now_ns();
+	uint64_t id = atomic_fetch_add(&tmpl->next_id, 1);
 	struct kf_clone *clone;
 	char name[32];
 	int err;
 
+	/* First thing: the phases kfork trace sums must cover all of kf_spawn(). */
+	KF_PROBE1(spawn_start, id);
 	clone = calloc(1, sizeof(*clone));
 	if (!clone)
 		return kf_fail(-ENOMEM, "spawn from %s", tmpl->name);
@@ -85,8 +88,7 @@ int kf_spawn(struct kf_template *tmpl, struct kf_clone **out)
 		goto free_clone;
 	}
 	clone->tmpl = tmpl;
-	clone->id = atomic_fetch_add(&tmpl->next_id, 1);
-	KF_PROBE1(spawn_start, clone->id);
+	clone->id = id;
 	snprintf(name, sizeof(name), "clone %llu", (unsigned long long)clone->id);
 	if (tmpl->backend == KF_BACKEND_KMOD)
 		err = kmod_clone_build(clone, name);
