@@ -81,6 +81,13 @@ lab_load_kvm()
 	lab_say "kvm-amd loaded"
 }
 
+# A fresh VM has no entropy: without a hardware RNG the first getrandom() of
+# a test (libkfork seeds every clone) would block for seconds.
+lab_load_rng()
+{
+	lab_insmod virtio-rng	# the hwrng core is built in
+}
+
 lab_mount_host()
 {
 	for mod in $P9_MODULES; do
@@ -90,10 +97,13 @@ lab_mount_host()
 	err=$(mount -t 9p -o "ro,$P9_OPTS" hostroot /host 2>&1) ||
 		lab_fatal "mount 9p hostroot (host /) on /host failed: $err"
 	[ -d "/host$TREE" ] || lab_fatal "work tree $TREE not found in the host root"
-	err=$(mount -t 9p -o "$P9_OPTS" kforktree "/host$TREE" 2>&1) ||
-		lab_fatal "mount 9p kforktree ($TREE) on /host$TREE failed: $err"
+	# The lab's own /tmp and /run first: a tree that lives under them (CI may
+	# clone into /tmp) is then mounted on top, not hidden below.
 	mount -t tmpfs -o mode=1777 tmpfs /host/tmp || lab_fatal "mount tmpfs on /host/tmp failed"
 	mount -t tmpfs -o mode=755 tmpfs /host/run || lab_fatal "mount tmpfs on /host/run failed"
+	mkdir -p "/host$TREE" 2>/dev/null
+	err=$(mount -t 9p -o "$P9_OPTS" kforktree "/host$TREE" 2>&1) ||
+		lab_fatal "mount 9p kforktree ($TREE) on /host$TREE failed: $err"
 	for dir in proc sys dev; do
 		mount -o bind "/$dir" "/host/$dir" || lab_fatal "bind mount /$dir on /host/$dir failed"
 	done
@@ -150,6 +160,7 @@ lab_parse_cmdline
 lab_say "kernel $(uname -r) up"
 lab_load_kvm
 lab_mount_host
+lab_load_rng
 echo "KFORK-LAB-START-$NONCE"
 lab_load_kfork
 lab_run_cmd

@@ -10,7 +10,8 @@
 
 LAB_MODULES=(irqbypass kvm ccp kvm-amd
 	virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
-	9pnet 9pnet_virtio netfs fscache 9p)
+	9pnet 9pnet_virtio netfs fscache 9p
+	virtio-rng)
 
 lab_die()
 {
@@ -107,6 +108,17 @@ lab_build_kernel_dir()
 	rm -rf "$tmp"
 }
 
+# A cache made before a module joined LAB_MODULES is refetched whole.
+lab_kernel_dir_complete()
+{
+	local dir=$1 mod
+
+	[[ -f "$dir/vmlinux" ]] || return 1
+	for mod in "${LAB_MODULES[@]}"; do
+		[[ -f "$dir/modules/$mod.ko" ]] || return 1
+	done
+}
+
 lab_initramfs_key()
 {
 	local dir=$1
@@ -150,7 +162,10 @@ lab_prepare()
 	flock 9
 	# Under the lock nobody else is building: leftovers are from killed runs.
 	rm -rf "$KFORK_CACHE"/lab/.tmp-*
-	[[ -f "$dir/vmlinux" ]] || lab_build_kernel_dir "$kver" "$dir"
+	if ! lab_kernel_dir_complete "$dir"; then
+		rm -rf "$dir"
+		lab_build_kernel_dir "$kver" "$dir"
+	fi
 	key=$(lab_initramfs_key "$dir")
 	if [[ ! -f "$dir/lab-$key.cpio.gz" ]]; then
 		lab_note "building lab initramfs lab-$key.cpio.gz"

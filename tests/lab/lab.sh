@@ -131,6 +131,7 @@ lab_run()
 		-kernel "$LAB_KERNEL" -initrd "$LAB_INITRD" -append "$append" \
 		-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
 		-virtfs "local,path=$TREE,mount_tag=kforktree,security_model=none,multidevs=remap" \
+		-device virtio-rng-pci \
 		</dev/null 2>"$errlog" | lab_console "$nonce"
 	qemu_rc=${PIPESTATUS[0]}
 	set -e
