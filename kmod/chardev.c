@@ -15,7 +15,7 @@ static_assert(sizeof(struct kfork_caps) == 56);
 static_assert(sizeof(struct kfork_state_item) == 8);
 static_assert(sizeof(struct kfork_template_create) == 40);
 static_assert(offsetof(struct kfork_template_create, state_ptr) == 24);
-static_assert(sizeof(struct kfork_template_info) == 80);
+static_assert(sizeof(struct kfork_template_info) == 88);
 static_assert(sizeof(struct kfork_template_wset) == 24);
 static_assert(sizeof(struct kfork_spawn) == 72);
 static_assert(offsetof(struct kfork_spawn, mem_addr) == 24);

@@ -34,11 +34,9 @@ static void kfork_mmu_load(struct file *vcpu)
  * One kvm_mmu_page_fault() per page does what the guest's first touch would:
  * get_user_pages() on the clone's mapping (host PTE; a write copies the
  * page), then the stage-2 entry. Only gfns inside a memory slot are passed,
- * so KVM never decides to emulate an instruction. If dirty is set (reset),
- * read-only entries still mapped are skipped.
+ * so KVM never decides to emulate an instruction.
  */
-int kfork_prefault(struct kfork_template *tmpl, struct file *vcpu_file,
-		   const unsigned long *dirty, u64 *done)
+int kfork_prefault(struct kfork_template *tmpl, struct file *vcpu_file, u64 *done)
 {
 	struct kvm_vcpu *vcpu = vcpu_file->private_data;
 	/* Pairs with cmpxchg_release() in kfork_template_set_wset(). */
@@ -64,8 +62,6 @@ int kfork_prefault(struct kfork_template *tmpl, struct file *vcpu_file,
 		gfn_t gfn = wset[i] & KFORK_WSET_GFN_MASK;
 		struct kvm_memory_slot *slot;
 
-		if (dirty && !write && !test_bit(gfn, dirty))
-			continue;
 		slot = gfn_to_memslot(vcpu->kvm, gfn);
 		if (!slot || (slot->flags & KVM_MEMSLOT_INVALID))
 			continue;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* reset.c - return a clone to the template in place: drop only its dirtied pages. */
+/* reset.c - return a clone to the template in place: rewrite only the pages it dirtied. */
 #include <linux/bitmap.h>
+#include <linux/fs.h>
+#include <linux/uio.h>
 #include <linux/kvm_host.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -11,34 +13,48 @@
 #include "trace.h"
 
 /*
- * Zap [first, last) guest pages of the clone's mapping: the copies go, the
- * next touch maps the template's page again, and KVM's MMU notifier drops
- * the stage-2 entries of just this range. The range must still be our
- * mapping: the caller may have unmapped or replaced any part of it.
+ * Give guest pages [first, last) the template's contents again, in place:
+ * read the template file straight into the clone's mapping. The pages are
+ * the clone's private copies already (the guest wrote them), so nothing is
+ * unmapped: no MMU-notifier zap, no stage-2 or TLB flush, no refault and
+ * copy when the guest writes them again, which a reused clone usually does.
+ * The range must still be our private writable mapping of the template; the
+ * check is advisory (the read runs without mmap_lock, as it may fault), and
+ * a caller who remaps it meanwhile only writes template bytes into its own
+ * memory.
  */
-static int kfork_reset_zap(struct kfork_clone *clone, unsigned long first, unsigned long last)
+static int kfork_reset_restore(struct kfork_clone *clone, unsigned long first, unsigned long last)
 {
 	unsigned long addr = clone->kv->mem_addr + (first << PAGE_SHIFT);
-	unsigned long end = clone->kv->mem_addr + (last << PAGE_SHIFT);
+	unsigned long len = (last - first) << PAGE_SHIFT, a;
 	struct mm_struct *mm = clone->kv->mm;
+	loff_t pos = (loff_t)first << PAGE_SHIFT;
+	struct iov_iter iter;
+	struct iovec iov;
+	ssize_t n;
 	int err = 0;
 
 	mmap_read_lock(mm);
-	while (addr < end) {
-		struct vm_area_struct *vma = vma_lookup(mm, addr);
-		unsigned long len;
+	for (a = addr; a < addr + len; ) {
+		struct vm_area_struct *vma = vma_lookup(mm, a);
 
 		if (!vma || vma->vm_file != clone->tmpl->mem || !(vma->vm_flags & VM_WRITE) ||
 		    (vma->vm_flags & VM_SHARED)) {
 			err = -EFAULT;
 			break;
 		}
-		len = min(end, vma->vm_end) - addr;
-		zap_page_range(vma, addr, len);
-		addr += len;
+		a = vma->vm_end;
 	}
 	mmap_read_unlock(mm);
-	return err;
+	if (err)
+		return err;
+	err = import_single_range(READ, (void __user *)addr, len, &iov, &iter);
+	if (err)
+		return err;
+	n = vfs_iter_read(clone->tmpl->mem, &iter, &pos, 0);
+	if (n < 0)
+		return n;
+	return n == len ? 0 : -EFAULT;
 }
 
 /* KVM_GET_DIRTY_LOG returns and clears the slot's log: the pages dirtied since the last call. */
@@ -94,19 +110,15 @@ static long kfork_clone_reset_pages(struct kfork_clone *clone, void __user *uarg
 	args.pages_reset = bitmap_weight(bitmap, npages);
 	*pages = args.pages_reset;
 	for_each_set_bitrange(first, last, bitmap, npages) {
-		err = kfork_reset_zap(clone, first, last);
+		err = kfork_reset_restore(clone, first, last);
 		if (err)
 			goto unmap_scratch;
 	}
 	err = kfork_state_restore(tmpl, clone->kv->vm, clone->kv->vcpu, &s, true);
 	if (err)
 		goto unmap_scratch;
+	/* Every mapping survived: nothing to prefault. */
 	args.prefaulted = 0;
-	if (!(args.flags & KFORK_RESET_NO_PREFAULT)) {
-		err = kfork_prefault(tmpl, clone->kv->vcpu, bitmap, &args.prefaulted);
-		if (err)
-			goto unmap_scratch;
-	}
 	atomic64_inc(&tmpl->resets);
 	atomic64_add(args.pages_reset, &tmpl->pages_copied);
 	if (copy_to_user(uarg, &args, min_t(u32, usize, sizeof(args))))

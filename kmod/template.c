@@ -256,6 +256,7 @@ static long kfork_template_info(struct kfork_template *tmpl, void __user *uarg)
 	info.wset_pages = smp_load_acquire(&tmpl->wset) ? tmpl->wset_len : 0;
 	info.max_clones = tmpl->max_clones;
 	info.pad0 = 0;
+	info.tmpl_id = tmpl->id;
 	if (copy_to_user(uarg, &info, min_t(u32, usize, sizeof(info))))
 		return -EFAULT;
 	return 0;

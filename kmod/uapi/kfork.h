@@ -113,6 +113,7 @@ struct kfork_template_info {
 	__u64 wset_pages;	/* out: working-set entries (0: none recorded) */
 	__u32 max_clones;	/* out */
 	__u32 pad0;
+	__u64 tmpl_id;		/* out: the id netlink stats/events and tracepoints use */
 };
 
 #define KFORK_TEMPLATE_INFO	_IOWR(KFORK_IOC, 0x10, struct kfork_template_info)
@@ -214,21 +215,22 @@ struct kfork_template_pool {
 
 /*
  * Return the clone to the template's state in place: only the pages the
- * guest (or KVM on its behalf) dirtied since the last spawn or reset are
- * dropped back to the template's; VM, vCPU, fds and the mapping survive, and
- * the rest of the mapping stays mapped in both page tables. Must be called
+ * guest (or KVM on its behalf) dirtied since the last spawn or reset get the
+ * template's contents again, copied over the clone's own copies; VM, vCPU,
+ * fds and the mapping survive, and every page stays mapped in both page
+ * tables (the clone keeps the private pages it had). Must be called
  * by the process that spawned the clone, with the vCPU out of KVM_RUN and
  * any port I/O completed. Writes the caller makes through mem_addr itself
  * are not tracked. Errors: EPERM another process, EFAULT mapping gone.
  */
-#define KFORK_RESET_NO_PREFAULT	_BITUL(0)
+#define KFORK_RESET_NO_PREFAULT	_BITUL(0)	/* accepted: nothing is unmapped at reset */
 #define KFORK_RESET_FLAGS	KFORK_RESET_NO_PREFAULT
 
 struct kfork_clone_reset {
 	__u32 size;		/* in */
 	__u32 flags;		/* in: KFORK_RESET_* */
-	__u64 pages_reset;	/* out: dirtied pages dropped */
-	__u64 prefaulted;	/* out */
+	__u64 pages_reset;	/* out: dirtied pages restored */
+	__u64 prefaulted;	/* out: 0 */
 };
 
 #define KFORK_CLONE_RESET	_IOWR(KFORK_IOC, 0x20, struct kfork_clone_reset)
