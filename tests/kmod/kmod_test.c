@@ -22,7 +22,7 @@
 _Static_assert(sizeof(struct kfork_caps) == 56, "caps");
 _Static_assert(sizeof(struct kfork_template_create) == 40, "template_create");
 _Static_assert(offsetof(struct kfork_template_create, state_ptr) == 24, "state_ptr");
-_Static_assert(sizeof(struct kfork_template_info) == 80, "template_info");
+_Static_assert(sizeof(struct kfork_template_info) == 88, "template_info");
 _Static_assert(sizeof(struct kfork_template_wset) == 24, "wset");
 _Static_assert(sizeof(struct kfork_spawn) == 72, "spawn");
 _Static_assert(offsetof(struct kfork_spawn, mem_addr) == 24, "spawn.mem_addr");

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* kmod_fixture.h - what the /dev/kfork tests share: skip reasons, the tiny template, raw ioctls. */
+#ifndef KF_TESTS_KMOD_FIXTURE_H
+#define KF_TESTS_KMOD_FIXTURE_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../../kmod/uapi/kfork.h"
+#include "kfork.h"
+#include "lib/internal.h"
+
+#define KF_TPL_PATH	"/tmp/kfork-kmod-test-tiny.tmpl"
+
+static inline const char *kf_kmod_missing(void)
+{
+	if (access(KFORK_DEVICE, R_OK | W_OK))
+		return "no /dev/kfork: kfork.ko not loaded (run under make lab / make check)";
+	if (access("/dev/kvm", R_OK | W_OK))
+		return "/dev/kvm not available";
+	if (access("build/tests/tiny.bin", R_OK))
+		return "build/tests/tiny.bin not built (run make)";
+	return NULL;
+}
+
+/* The tiny template, built once per boot (tmpfs /tmp) under a lock; kmod_test.c shares it. */
+static inline int kf_tiny_template(void)
+{
+	struct kf_build_opts opts = { .kind = KF_KIND_TINY, .kernel = "build/tests/tiny.bin" };
+	int lock, err = 0;
+
+	lock = open("/tmp/kfork-kmod-test.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
+	flock(lock, LOCK_EX);
+	if (access(KF_TPL_PATH, R_OK))
+		err = kf_template_build(&opts, KF_TPL_PATH);
+	close(lock);
+	if (err)
+		fprintf(stderr, "# kf_template_build: %s\n", kf_last_error());
+	return err;
+}
+
+/* Registers the user-backend template's memory and state raw; returns the template fd. */
+static inline int kf_raw_template(struct kf_template *user, unsigned int max_clones)
+{
+	struct kfork_template_create args = {
+		.size = sizeof(args), .mem_fd = user->memfd, .mem_size = user->mem_size,
+		.state_ptr = (uintptr_t)user->state.buf, .state_len = user->state.len,
+		.max_clones = max_clones,
+	};
+	int dev = open(KFORK_DEVICE, O_RDWR | O_CLOEXEC), fd;
+
+	if (dev < 0)
+		return -1;
+	fd = ioctl(dev, KFORK_TEMPLATE_CREATE, &args);
+	close(dev);
+	return fd;
+}
+
+static inline int kf_raw_spawn(int tfd, struct kfork_spawn *sp, unsigned int flags)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->size = sizeof(*sp);
+	sp->flags = flags;
+	return ioctl(tfd, KFORK_SPAWN, sp);
+}
+
+static inline void kf_raw_close(const struct kfork_spawn *sp)
+{
+	munmap((void *)(uintptr_t)sp->run_addr, sp->run_size);
+	munmap((void *)(uintptr_t)sp->mem_addr, sp->mem_size);
+	close(sp->vcpu_fd);
+	close(sp->vm_fd);
+	close(sp->clone_fd);
+}
+
+static inline int kf_raw_info(int tfd, struct kfork_template_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->size = sizeof(*info);
+	return ioctl(tfd, KFORK_TEMPLATE_INFO, info);
+}
+
+static inline int kf_raw_caps(struct kfork_caps *caps)
+{
+	int dev = open(KFORK_DEVICE, O_RDWR | O_CLOEXEC), ret;
+
+	memset(caps, 0, sizeof(*caps));
+	caps->size = sizeof(*caps);
+	ret = ioctl(dev, KFORK_GET_CAPS, caps);
+	close(dev);
+	return ret;
+}
+
+static inline int kf_raw_pool(int tfd, unsigned int target, unsigned int flags,
+			      unsigned int *ready)
+{
+	struct kfork_template_pool p = { .size = sizeof(p), .flags = flags, .target = target };
+	int ret = ioctl(tfd, KFORK_TEMPLATE_POOL, &p);
+
+	if (ready)
+		*ready = p.ready;
+	return ret;
+}
+
+/*
+ * Module-wide live objects back to what they were: the last fput of a clone
+ * or template may be deferred (task work, or a dying process), so wait a bit.
+ */
+static inline int kf_live_settles(__u64 templates, __u64 clones)
+{
+	struct kfork_caps caps;
+
+	for (int i = 0; i < 200; i++) {
+		if (kf_raw_caps(&caps) == 0 && caps.live_templates == templates &&
+		    caps.live_clones == clones)
+			return 0;
+		usleep(50000);
+	}
+	fprintf(stderr, "# live templates %llu (want %llu), clones %llu (want %llu)\n",
+		(unsigned long long)caps.live_templates, (unsigned long long)templates,
+		(unsigned long long)caps.live_clones, (unsigned long long)clones);
+	return -1;
+}
+
+/*
+ * Kernel memory in use, kB: Slab + VmallocUsed. A VM with its vCPU costs
+ * ~100-200 kB of both (struct kvm is vmalloc'd), so leaked VMs show here.
+ * (KVM's debugfs has a directory per VM, but named after the creating fd,
+ * which the module closes and reuses: it undercounts.)
+ */
+static inline long kf_kernel_kb(void)
+{
+	char line[256];
+	long kb = 0, v;
+	FILE *f = fopen("/proc/meminfo", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Slab: %ld", &v) == 1 || sscanf(line, "VmallocUsed: %ld", &v) == 1)
+			kb += v;
+	fclose(f);
+	return kb;
+}
+
+/* Kernel memory back below limit_kb (frees may be deferred: fput, RCU); the last value. */
+static inline long kf_kernel_kb_settle(long limit_kb)
+{
+	long kb = kf_kernel_kb();
+
+	for (int i = 0; i < 100 && kb > limit_kb; i++) {
+		usleep(50000);
+		kb = kf_kernel_kb();
+	}
+	return kb;
+}
+
+#endif
