@@ -194,7 +194,7 @@ def ratio(a, b):
         return "n/a"
     r = a / b
     if r < 0.1:
-        return f"{r:.2g}x (1/{1 / r:.0f})"
+        return f"1/{1 / r:.0f}"
     return f"{r:.2f}x" if r < 10 else f"{r:.0f}x"
 
 
@@ -225,9 +225,11 @@ def place_table(name, pl):
                    f"(create_vm {fmt_us(fl['create_vm']['p50'])}, create_vcpu {fmt_us(fl['create_vcpu']['p50'])}, "
                    f"run to HLT {fmt_us(fl['run_to_hlt']['p50'])}); teardown p50 {fmt_us(fl['teardown']['p50'])}.")
     out.append("")
-    if not pl.get("peer"):
+    if not pl.get("peer") and pl["env"].get("place") == "host":
         out.append("Peer: not run here; it runs in the lab (on the dev host QEMU -enable-kvm cannot boot "
                    "a Linux kernel under PVM, LAB.md), so host rows have no `/ peer` column.")
+    elif not pl.get("peer"):
+        out.append("Peer: no result in this run (the lab part stopped before it).")
     for kind, pr in pl.get("peer", {}).items():
         if "unavailable" in pr:
             out.append(f"Peer ({kind}): unavailable: {pr['unavailable']}")
@@ -316,6 +318,21 @@ def place_table(name, pl):
                 d = c.get("density")
                 return {"p50": d["kib_per_clone"], "p99": None} if d else None
             row("density: MemAvailable drop per live clone (KiB, at the most clones)", dens,
+                fmt=lambda v: "n/a" if v is None else f"{v:.0f}", floor=False)
+            def memcg(c):
+                d = c.get("density")
+                if not d:
+                    return None
+                if d.get("memcg_kib_per_clone") is None:
+                    return {"unavailable": d.get("memcg", "no memory cgroup reading")}
+                return {"p50": d["memcg_kib_per_clone"], "p99": None}
+            row("density: memory-cgroup charge per live clone (KiB, kernel memory included)", memcg,
+                fmt=lambda v: "n/a" if v is None else f"{v:.0f}", floor=False)
+            def per_gib(c):
+                d = c.get("density")
+                k = d and (d.get("memcg_kib_per_clone") or d.get("kib_per_clone"))
+                return {"p50": (1 << 20) / k, "p99": None} if k and k > 0 else None
+            row("clones per GiB (cgroup charge if measured, else MemAvailable)", per_gib,
                 fmt=lambda v: "n/a" if v is None else f"{v:.0f}", floor=False)
             def fan(c):
                 f = c.get("fanout")
@@ -462,7 +479,13 @@ def plots(res, run, prefix):
                 with open(os.path.join(work, dat), "w") as f:
                     for p in pts:
                         f.write(f"{p['live']} {p['kib_per_clone'] / 1024:.4f}\n")
-                series.append((dat, f"{pname} {name}"))
+                series.append((dat, f"{pname} {name} (MemAvailable drop)"))
+                if all(p.get("memcg_kib_per_clone") is not None for p in pts):
+                    dat = f"dens-{len(series)}.dat"
+                    with open(os.path.join(work, dat), "w") as f:
+                        for p in pts:
+                            f.write(f"{p['live']} {p['memcg_kib_per_clone'] / 1024:.4f}\n")
+                    series.append((dat, f"{pname} {name} (memory cgroup charge)"))
     if series:
         s = term + f"set output '{prefix}-density.png'\nset title \"MemAvailable drop per live clone (after one exec each) vs live clones\\n{sub}\"\n"
         s += "set logscale x\nset xlabel 'live clones (log scale)'\nset ylabel 'MiB per clone'\n"
