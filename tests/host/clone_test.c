@@ -178,6 +178,38 @@ TEST_F(tmpl, refuses_bad_magic)
 	unlink(bad);
 }
 
+/*
+ * A template frozen on another CPU model: change one CPUID register in the
+ * file and fix up its CRC, as a valid file from elsewhere would look.
+ */
+TEST_F(tmpl, refuses_other_cpu)
+{
+	/* header 4 KiB, then the CPUID state item: tag+len, kvm_cpuid2 head, entry 0 */
+	const off_t eax0 = 4096 + 8 + 8 + 12, crc_off = 24;
+	struct kf_template *t;
+	static unsigned char buf[1 << 20];
+	char bad[80];
+	uint32_t crc;
+	ssize_t n;
+	int fd;
+
+	NEED_KVM();
+	snprintf(bad, sizeof(bad), "%s.bad", self->path);
+	ASSERT_EQ(0, corrupt_file(self->path, bad, eax0, -1));
+	fd = open(bad, O_RDWR);
+	ASSERT_LE(0, fd);
+	n = pread(fd, buf, sizeof(buf), 0);
+	ASSERT_LT(0, n);
+	ASSERT_GT(sizeof(buf), (size_t)n);
+	memset(buf + crc_off, 0, 4);
+	crc = crc32(0, buf, n);
+	ASSERT_EQ(4, pwrite(fd, &crc, 4, crc_off));
+	close(fd);
+	ASSERT_EQ(-EINVAL, kf_template_open(bad, KF_BACKEND_USER, &t));
+	EXPECT_NE(NULL, strstr(kf_last_error(), "different CPU")) TH_LOG("%s", kf_last_error());
+	unlink(bad);
+}
+
 TEST_F(tmpl, rejects_bad_exec_request)
 {
 	struct kf_exec_req req = { .lang = 7, .code = "echo", .code_len = 4 };
