@@ -35,12 +35,42 @@ def pct(v, p):
     return s[int((len(s) - 1) * p + 0.5)]
 
 
+def mend(text):
+    """The longest prefix of a cut-short JSON object that parses once its open brackets are closed."""
+    ends = [i for i, ch in enumerate(text) if ch in "}]"]
+    for end in reversed(ends[-5000:]):
+        head, stack, in_str, esc = text[:end + 1], [], False, False
+        for ch in head:
+            if in_str:
+                esc, in_str = (not esc and ch == "\\"), in_str and (esc or ch != '"')
+            elif ch == '"':
+                in_str = True
+            elif ch in "{[":
+                stack.append("}" if ch == "{" else "]")
+            elif ch in "}]" and stack:
+                stack.pop()
+        try:
+            return json.loads(head + "".join(reversed(stack)))
+        except ValueError:
+            continue
+    return None
+
+
 def load(path):
     try:
         with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
+            text = f.read()
+    except OSError as e:
         return {"unavailable": f"{os.path.basename(path)}: {e}"}
+    try:
+        return json.loads(text)
+    except ValueError as e:
+        r = mend(text) if text.strip() else None
+        if isinstance(r, dict) and r.get("section"):
+            r["truncated"] = "the run was cut short: figures after the last complete section are missing"
+            return r
+        why = "empty: the run was cut short before this configuration wrote anything" if not text.strip() else str(e)
+        return {"unavailable": f"{os.path.basename(path)}: {why}"}
 
 
 def load_trace(path):
@@ -84,6 +114,8 @@ def summarize_place(d):
             place["configs"][name] = c
             continue
         c["first_getrandom_us"] = r.get("first_getrandom_us")
+        if r.get("truncated"):
+            c["truncated"] = r["truncated"]
         c["warmup_failed"] = r.get("warmup_failed")
         t = r.get("ttfr")
         if t:
@@ -354,6 +386,8 @@ def place_table(name, pl):
             if c.get("density"):
                 d = c["density"]
                 notes.append(f"{kind}/{b}: density/fan-out stopped at {d['live']} clones: {d['stopped_because']}")
+            if c.get("truncated"):
+                notes.append(f"{kind}/{b}: {c['truncated']}")
             if c.get("first_getrandom_us", 0) and c["first_getrandom_us"] > 1000:
                 notes.append(f"{kind}/{b}: first getrandom() blocked {c['first_getrandom_us'] / 1e3:.0f} ms (CRNG not ready)")
             if c.get("pool_found_empty"):

@@ -24,7 +24,7 @@ die() { note "$*"; exit 1; }
 if [[ "${QUICK:-}" == 1 ]]; then
 	MODE=quick
 	HOST_N=200 HOST_RESETS=100 HOST_FANOUT=200 HOST_FLOOR=300 TP_S=2
-	LAB_N=30 LAB_POOL_N=20 LAB_PY_N=15 LAB_RESETS=8 LAB_FANOUT=30 LAB_FLOOR=40 LAB_TP_S=2
+	LAB_N=30 LAB_POOL_N=20 LAB_PY_N=15 LAB_RESETS=8 LAB_FANOUT=30 LAB_FANOUT_S=30 LAB_FLOOR=40 LAB_TP_S=2
 	PEER_N=3 TRACE_N=20
 else
 	MODE=full
@@ -32,7 +32,7 @@ else
 	# within 30 minutes, 1000 spawns go to the minimal guest's cold spawn/TTFR,
 	# fewer to the pool, python and resets (the report gives every n).
 	HOST_N=1000 HOST_RESETS=1000 HOST_FANOUT=1000 HOST_FLOOR=1000 TP_S=10
-	LAB_N=1000 LAB_POOL_N=300 LAB_PY_N=500 LAB_RESETS=100 LAB_FANOUT=1000 LAB_FLOOR=300 LAB_TP_S=5
+	LAB_N=1000 LAB_POOL_N=300 LAB_PY_N=500 LAB_RESETS=100 LAB_FANOUT=1000 LAB_FANOUT_S=180 LAB_FLOOR=300 LAB_TP_S=5
 	PEER_N=20 TRACE_N=200
 fi
 
@@ -82,6 +82,34 @@ unavailable()
 
 	jq -n --arg s "$section" --arg k "$kind" --arg b "$backend" --arg w "$why" \
 		'{section: $s, kind: $k, backend: $b, unavailable: $w}' >"$out"
+}
+
+# Runs "$@" in a memory cgroup of its own, its memory.current in KFORK_BENCH_MEMCG,
+# where cgroup v2 can be had: only in the lab (whose kernel is ours to configure);
+# on the host the command runs as it is and density is MemAvailable alone.
+in_memcg()
+{
+	local root=/sys/fs/cgroup cg rc=0
+
+	if [[ "${KFORK_LAB:-}" == 1 ]]; then
+		[[ -f $root/cgroup.controllers ]] || mount -t cgroup2 none "$root" 2>/dev/null || true
+		if [[ -f $root/cgroup.controllers ]] && grep -qw memory "$root/cgroup.controllers"; then
+			grep -qw memory "$root/cgroup.subtree_control" ||
+				echo +memory >"$root/cgroup.subtree_control" 2>/dev/null || true
+			cg=$root/kfork-bench-$BASHPID-$RANDOM
+			if mkdir "$cg" 2>/dev/null; then
+				if ( echo "$BASHPID" >"$cg/cgroup.procs" &&
+				     KFORK_BENCH_MEMCG=$cg/memory.current exec "$@" ); then
+					rc=0
+				else
+					rc=$?
+				fi
+				rmdir "$cg" 2>/dev/null || true
+				return $rc
+			fi
+		fi
+	fi
+	"$@"
 }
 
 # Runs `kfork trace --json` around N spawn+exec cycles of KIND on BACKEND.
@@ -165,12 +193,12 @@ lab_part()
 				continue
 			fi
 			if [[ $kind == minimal ]]; then
-				args=(-n "$LAB_N" -p "$LAB_POOL_N" -r "$LAB_RESETS" -f "$LAB_FANOUT" -d "$LAB_TP_S")
+				args=(-n "$LAB_N" -p "$LAB_POOL_N" -r "$LAB_RESETS" -f "$LAB_FANOUT" -F "$LAB_FANOUT_S" -d "$LAB_TP_S")
 			else
 				args=(-n "$LAB_PY_N" -p "$((LAB_POOL_N / 3))" -s ttfr,pool)
 			fi
 			note "lab: figures, $kind guest, $backend backend"
-			"$BENCH" figures -t "$tmp/$kind.tmpl" -k "$kind" -b "$backend" "${args[@]}" \
+			in_memcg "$BENCH" figures -t "$tmp/$kind.tmpl" -k "$kind" -b "$backend" "${args[@]}" \
 				>"$dir/figures-$kind-$backend.json"
 			[[ $kind != minimal ]] || traced "$dir" "$tmp/$kind.tmpl" "$kind" "$backend" "$TRACE_N"
 		done
@@ -208,7 +236,9 @@ note "$MODE run into $RUN"
 host_part "$RUN/host"
 if [[ "${LAB:-}" != 0 ]]; then
 	note "lab: one boot for the Linux guests, both backends and the peer"
-	tests/lab/lab.sh run "QUICK=${QUICK:-} bench/run.sh --in-lab $RUN/lab" ||
+	# the lab runner's default 1800 s is less than a full lab part on a loaded machine
+	LAB_TIMEOUT=${LAB_TIMEOUT:-$([[ $MODE == quick ]] && echo 900 || echo 5400)} \
+		tests/lab/lab.sh run "QUICK=${QUICK:-} bench/run.sh --in-lab $RUN/lab" ||
 		note "the lab part failed (status $?): its figures are reported unavailable"
 fi
 python3 bench/report.py "$RUN"
