@@ -422,6 +422,16 @@ def write_cdf(path, v):
             f.write(f"{x / 1000:.4f} {(i + 1) / len(s):.5f}\n")
 
 
+COLORS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+          "#7f7f7f", "#bcbd22", "#17becf", "#000000", "#aec7e8", "#98df8a", "#ff9896"]
+
+
+def style(i, title):
+    """A colour per series; references (floor, peer) dashed, pools dotted."""
+    dt = 2 if ("floor" in title or "peer" in title) else 3 if "pool" in title else 1
+    return f"lw 2 lc rgb '{COLORS[i % len(COLORS)]}' dt {dt}"
+
+
 def gnuplot(script, workdir):
     r = subprocess.run(["gnuplot"], input=script, text=True, cwd=workdir,
                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -454,7 +464,8 @@ def plots(res, run, prefix):
             return
         s = term + f"set output '{prefix}-{fname}.png'\nset title \"{title}\\n{sub}\"\n"
         s += "set logscale x\nset xlabel 'ms (log scale)'\nset ylabel 'fraction of samples'\nset yrange [0:1]\n"
-        s += "plot " + ", ".join(f"'{d}' using 1:2 with steps lw 2 title \"{t}\"" for d, t in series) + "\n"
+        s += "plot " + ", ".join(f"'{d}' using 1:2 with steps {style(i, t)} title \"{t}\""
+                                 for i, (d, t) in enumerate(series)) + "\n"
         if gnuplot(s, work):
             made.append(f"{prefix}-{fname}.png")
 
@@ -498,8 +509,9 @@ def plots(res, run, prefix):
                 series.append((dat, f"{pname} {name}"))
     if series:
         s = term + f"set output '{prefix}-throughput.png'\nset title \"sustained spawn+exec+destroy per second vs concurrent clones (threads)\\n{sub}\"\n"
-        s += "set xlabel 'concurrent clones (caller threads)'\nset ylabel 'per second'\nset xtics (1,2,4)\nset yrange [0:*]\n"
-        s += "plot " + ", ".join(f"'{d}' using 1:2 with linespoints lw 2 title '{t}'" for d, t in series) + "\n"
+        s += "set xlabel 'concurrent clones (caller threads)'\nset ylabel 'per second (log scale)'\nset logscale y\nset xtics (1,2,4)\n"
+        s += "plot " + ", ".join(f"'{d}' using 1:2 with linespoints {style(i, t)} title '{t}'"
+                                 for i, (d, t) in enumerate(series)) + "\n"
         if gnuplot(s, work):
             made.append(f"{prefix}-throughput.png")
 
@@ -523,7 +535,8 @@ def plots(res, run, prefix):
     if series:
         s = term + f"set output '{prefix}-density.png'\nset title \"MemAvailable drop per live clone (after one exec each) vs live clones\\n{sub}\"\n"
         s += "set logscale x\nset xlabel 'live clones (log scale)'\nset ylabel 'MiB per clone'\n"
-        s += "plot " + ", ".join(f"'{d}' using 1:2 with linespoints lw 2 title '{t}'" for d, t in series) + "\n"
+        s += "plot " + ", ".join(f"'{d}' using 1:2 with linespoints {style(i, t)} title '{t}'"
+                                 for i, (d, t) in enumerate(series)) + "\n"
         if gnuplot(s, work):
             made.append(f"{prefix}-density.png")
     for m in made:
