@@ -5,14 +5,21 @@
 #   bench/trace-overhead.sh [N] [ROUNDS]     N spawns per measurement (default 200), ROUNDS (default 4)
 #
 # KIND=tiny|minimal (default tiny; minimal needs a Linux guest: the lab), CODE (default
-# 'echo hi'). Rounds alternate A B B A ... so drift hits both sides alike; the figure is
-# the median over rounds of kfork run's own spawn p50. Needs root (BPF).
+# 'echo hi'), BACKENDS (default: user, and kmod if /dev/kfork exists; each run with
+# KFORK_BACKEND set), TRACE_ARGS (extra `kfork trace` options, e.g. --faults or
+# --sources kvm_exit). Rounds alternate A B B A ... so drift hits both sides alike; the
+# figure is the median over rounds of kfork run's own spawn p50. Needs root (BPF).
 set -euo pipefail
 
 N=${1:-200}
 ROUNDS=${2:-4}
 KIND=${KIND:-tiny}
 CODE=${CODE:-echo hi}
+TRACE_ARGS=${TRACE_ARGS:-}
+if [[ -z "${BACKENDS:-}" ]]; then
+	BACKENDS=user
+	[[ ! -e /dev/kfork ]] || BACKENDS="user kmod"
+fi
 TREE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 KFORK=$TREE/build/kfork
 WORK=$(mktemp -d /tmp/kfork-trace-overhead.XXXXXX)
@@ -41,7 +48,8 @@ measure()
 
 measure_traced()
 {
-	"$KFORK" trace --json --duration 3600 >"$WORK/records.json" 2>"$WORK/trace.err" &
+	# shellcheck disable=SC2086	# TRACE_ARGS: words
+	"$KFORK" trace --json --duration 3600 $TRACE_ARGS >"$WORK/records.json" 2>"$WORK/trace.err" &
 	TRACER=$!
 	for _ in $(seq 600); do
 		grep -q "tracing spawns" "$WORK/trace.err" && break
@@ -58,18 +66,30 @@ measure_traced()
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-measure >/dev/null	# warm up: page cache, template pages
-for r in $(seq "$ROUNDS"); do
-	if (( r % 2 )); then
-		measure >>"$WORK/off"; measure_traced >>"$WORK/on"
-	else
-		measure_traced >>"$WORK/on"; measure >>"$WORK/off"
-	fi
+# One backend: warm-up, ROUNDS alternating rounds, two lines of figures.
+run_backend()
+{
+	export KFORK_BACKEND=$1
+	rm -f "$WORK/off" "$WORK/on"
+	measure >/dev/null	# warm up: page cache, template pages
+	for r in $(seq "$ROUNDS"); do
+		if (( r % 2 )); then
+			measure >>"$WORK/off"; measure_traced >>"$WORK/on"
+		else
+			measure_traced >>"$WORK/on"; measure >>"$WORK/off"
+		fi
+	done
+	off=$(cut -d' ' -f1 "$WORK/off" | median)
+	on=$(cut -d' ' -f1 "$WORK/on" | median)
+	rt_off=$(cut -d' ' -f2 "$WORK/off" | median)
+	rt_on=$(cut -d' ' -f2 "$WORK/on" | median)
+	echo "trace-overhead: backend $1: spawn p50 $off us untraced, $on us traced: $(pct "$off" "$on")"
+	echo "trace-overhead: backend $1: spawn+exec p50 $rt_off us untraced, $rt_on us traced: $(pct "$rt_off" "$rt_on")"
+}
+
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f%%", (b - a) * 100 / a }'; }
+
+echo "trace-overhead: $KIND template, $ROUNDS rounds x $N spawns each way, kernel $(uname -r), backends: $BACKENDS, kfork trace ${TRACE_ARGS:-(defaults)}"
+for b in $BACKENDS; do
+	run_backend "$b"
 done
-off=$(cut -d' ' -f1 "$WORK/off" | median)
-on=$(cut -d' ' -f1 "$WORK/on" | median)
-rt_off=$(cut -d' ' -f2 "$WORK/off" | median)
-rt_on=$(cut -d' ' -f2 "$WORK/on" | median)
-echo "trace-overhead: $KIND template, $ROUNDS rounds x $N spawns each way, kernel $(uname -r)"
-echo "trace-overhead: spawn p50 $off us untraced, $on us traced: $(awk -v a="$off" -v b="$on" 'BEGIN { printf "%+.1f%%", (b - a) * 100 / a }')"
-echo "trace-overhead: spawn+exec p50 $rt_off us untraced, $rt_on us traced: $(awk -v a="$rt_off" -v b="$rt_on" 'BEGIN { printf "%+.1f%%", (b - a) * 100 / a }')"
