@@ -117,13 +117,14 @@ struct trace_run {
 };
 
 /*
- * Starts `kfork trace --json`, waits until it is attached, runs the workload,
+ * Starts `kfork trace --json` (with --faults if faults), waits until it is attached, runs the workload,
  * then stops the tracer with SIGINT (it drains what completed). --duration is
  * only the safety net.
  */
-static int trace_around(struct trace_run *r, char *const workload[])
+static int trace_around(struct trace_run *r, char *const workload[], int faults)
 {
-	char *const trace[] = { KFORK_BIN, "trace", "--json", "--duration", "600", NULL };
+	char *const trace[] = { KFORK_BIN, "trace", "--json", "--duration", "600",
+				faults ? "--faults" : NULL, NULL };
 	pid_t tracer;
 
 	snprintf(r->out, sizeof(r->out), "/tmp/kfork-trace-test-%d.json", getpid());
@@ -163,6 +164,7 @@ struct trace_check {
 	int exits_counted;	/* records with user_exits not null */
 	int kvm_exits_counted;	/* records with kvm_exits not null and > 0 */
 	int stage2_counted;	/* records with stage2_faults > 0 */
+	int faults_null;	/* records with stage2_faults and mm_faults null (not asked for) */
 	long long max_clone;
 	double worst_off;	/* worst |sum - lib| / lib */
 };
@@ -199,6 +201,8 @@ static void trace_check_records(const struct trace_run *r, struct trace_check *c
 			c->kvm_exits_counted++;
 		if (json_num(line, "stage2_faults") > 0)
 			c->stage2_counted++;
+		if (json_num(line, "stage2_faults") == -2 && json_num(line, "mm_faults") == -2)
+			c->faults_null++;
 		if (json_num(line, "clone") > c->max_clone)
 			c->max_clone = json_num(line, "clone");
 	}

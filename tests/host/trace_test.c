@@ -43,10 +43,11 @@ TEST(duration_stops_by_itself)
 	EXPECT_LT(took, 20.0);	/* loading and attaching included */
 }
 
+/* run: with --faults, every attach point; plain: kfork trace's defaults (no per-page events). */
 FIXTURE(workload) {
 	const char *skip;
-	struct trace_run run;
-	struct trace_check check;
+	struct trace_run run, plain;
+	struct trace_check check, plain_check;
 };
 
 FIXTURE_SETUP(workload)
@@ -55,20 +56,27 @@ FIXTURE_SETUP(workload)
 	char *const spawns[] = { KFORK_BIN, "run", "-n", "20", "-t", TMPL, "--", "echo hi", NULL };
 
 	memset(&self->run, 0, sizeof(self->run));
+	memset(&self->plain, 0, sizeof(self->plain));
 	self->skip = trace_skip_reason();
 	if (self->skip)
 		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, run_kfork(build)) TH_LOG("kfork template build --kind tiny failed");
-	ASSERT_EQ(0, trace_around(&self->run, spawns)) TH_LOG("kfork trace never attached: %s",
-							      self->run.messages);
+	ASSERT_EQ(0, trace_around(&self->run, spawns, 1)) TH_LOG("kfork trace never attached: %s",
+								 self->run.messages);
 	ASSERT_EQ(0, self->run.workload_status);
 	ASSERT_EQ(0, self->run.trace_status) TH_LOG("%s", self->run.messages);
 	trace_check_records(&self->run, &self->check);
+	ASSERT_EQ(0, trace_around(&self->plain, spawns, 0)) TH_LOG("kfork trace never attached: %s",
+								   self->plain.messages);
+	ASSERT_EQ(0, self->plain.workload_status);
+	ASSERT_EQ(0, self->plain.trace_status) TH_LOG("%s", self->plain.messages);
+	trace_check_records(&self->plain, &self->plain_check);
 }
 
 FIXTURE_TEARDOWN(workload)
 {
 	trace_run_free(&self->run);
+	trace_run_free(&self->plain);
 	unlink(TMPL);
 }
 
@@ -121,6 +129,25 @@ TEST_F(workload, unavailable_figures_reported)
 	} else {
 		EXPECT_NE(NULL, strstr(msg, "every figure available")) TH_LOG("%s", msg);
 	}
+}
+
+/* Without --faults: the same records and exit counts, per-page figures null and said so. */
+TEST_F(workload, default_leaves_per_page_events_out)
+{
+	struct trace_check *c = &self->plain_check;
+
+	NEED_TRACE();
+	EXPECT_EQ(SPAWNS, c->records) TH_LOG("records:\n%s", self->plain.records);
+	EXPECT_EQ(SPAWNS, c->max_clone);
+	EXPECT_EQ(0, c->phases_missing);
+	EXPECT_EQ(0, c->sum_off);
+	EXPECT_EQ(SPAWNS, c->exits_counted);
+	EXPECT_EQ(0, c->exits_off);
+	EXPECT_EQ(SPAWNS, c->faults_null);
+	EXPECT_NE(NULL, strstr(self->plain.messages, "--faults counts them"))
+		TH_LOG("%s", self->plain.messages);
+	EXPECT_EQ(NULL, strstr(self->plain.messages, "handle_mm_fault): kprobes"))
+		TH_LOG("%s", self->plain.messages);
 }
 
 TEST_HARNESS_MAIN

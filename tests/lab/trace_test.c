@@ -1,15 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* trace_test.c - `kfork trace` in the lab: every attach point, 200 minimal-guest spawns, exits that add up. */
+/* trace_test.c - `kfork trace` in the lab: every attach point (--faults) and the defaults, 200 minimal-guest spawns each, exits that add up. */
 #include "../trace_workload.h"
 #include "kselftest_harness.h"
 
 #define SPAWNS		200
 #define TMPL		"/tmp/kfork-trace-lab-minimal.tmpl"
 
+/* run: with --faults, every attach point; plain: kfork trace's defaults (no per-page events). */
 FIXTURE(lab) {
 	const char *skip;
-	struct trace_run run;
-	struct trace_check check;
+	struct trace_run run, plain;
+	struct trace_check check, plain_check;
 };
 
 FIXTURE_SETUP(lab)
@@ -20,6 +21,7 @@ FIXTURE_SETUP(lab)
 	pid_t pid;
 
 	memset(&self->run, 0, sizeof(self->run));
+	memset(&self->plain, 0, sizeof(self->plain));
 	self->skip = getenv("KFORK_LAB") ? trace_skip_reason() : "not in the lab";
 	if (!self->skip && (access("build/guest/vmlinux", R_OK) ||
 			    access("build/guest/minimal.cpio.gz", R_OK)))
@@ -38,16 +40,22 @@ FIXTURE_SETUP(lab)
 		free(why);
 		ASSERT_EQ(0, status);
 	}
-	ASSERT_EQ(0, trace_around(&self->run, spawns)) TH_LOG("kfork trace never attached: %s",
-							      self->run.messages);
+	ASSERT_EQ(0, trace_around(&self->run, spawns, 1)) TH_LOG("kfork trace never attached: %s",
+								 self->run.messages);
 	ASSERT_EQ(0, self->run.workload_status);
 	ASSERT_EQ(0, self->run.trace_status) TH_LOG("%s", self->run.messages);
 	trace_check_records(&self->run, &self->check);
+	ASSERT_EQ(0, trace_around(&self->plain, spawns, 0)) TH_LOG("kfork trace never attached: %s",
+								   self->plain.messages);
+	ASSERT_EQ(0, self->plain.workload_status);
+	ASSERT_EQ(0, self->plain.trace_status) TH_LOG("%s", self->plain.messages);
+	trace_check_records(&self->plain, &self->plain_check);
 }
 
 FIXTURE_TEARDOWN(lab)
 {
 	trace_run_free(&self->run);
+	trace_run_free(&self->plain);
 }
 
 #define NEED_LAB() do { if (self->skip) SKIP(return, "%s", self->skip); } while (0)
@@ -75,6 +83,28 @@ TEST_F_TIMEOUT(lab, every_attach_point_and_the_numbers_add_up, 900)
 	if (c->records)
 		TH_LOG("%d spawns, worst phase sum %.2f%% off libkfork's time", c->records,
 		       c->worst_off * 100);
+}
+
+/* The defaults (what trace-overhead.sh holds to 5%): same phases and exit counts, no per-page figures. */
+TEST_F_TIMEOUT(lab, default_keeps_phases_and_exits, 900)
+{
+	struct trace_check *c = &self->plain_check;
+
+	NEED_LAB();
+	EXPECT_NE(NULL, strstr(self->plain.messages, "every figure available (of those asked for)"))
+		TH_LOG("%s", self->plain.messages);
+	EXPECT_NE(NULL, strstr(self->plain.messages, "--faults counts them"))
+		TH_LOG("%s", self->plain.messages);
+	EXPECT_EQ(NULL, strstr(self->plain.messages, "never fired")) TH_LOG("%s", self->plain.messages);
+	EXPECT_EQ(SPAWNS, c->records);
+	EXPECT_EQ(SPAWNS, c->max_clone);
+	EXPECT_EQ(0, c->phases_missing);
+	EXPECT_EQ(0, c->sum_off) TH_LOG("worst phase sum is %.1f%% off libkfork's time",
+					c->worst_off * 100);
+	EXPECT_EQ(SPAWNS, c->exits_counted);
+	EXPECT_EQ(0, c->exits_off);
+	EXPECT_EQ(SPAWNS, c->kvm_exits_counted);
+	EXPECT_EQ(SPAWNS, c->faults_null);
 }
 
 TEST_HARNESS_MAIN

@@ -171,8 +171,19 @@ static int attach_usdt(struct tracer *t, pid_t pid, char *msg, size_t msg_len)
 	return 0;
 }
 
-int tracer_open(pid_t pid, const char *binary, int verbose, tracer_rec_fn fn, void *arg,
-		struct tracer **out, char *msg, size_t msg_len)
+int tracer_source_by_name(const char *name)
+{
+	for (int i = 0; i < KF_SRC_MAX; i++) {
+		const char *n = source_desc[i].name, *colon = strchr(n, ':');
+
+		if (!strcmp(name, n) || (colon && !strcmp(name, colon + 1)))
+			return i;
+	}
+	return -1;
+}
+
+int tracer_open(pid_t pid, const char *binary, unsigned int sources, int verbose,
+		tracer_rec_fn fn, void *arg, struct tracer **out, char *msg, size_t msg_len)
 {
 	struct tracer *t;
 	int pvm = is_pvm();
@@ -222,7 +233,11 @@ int tracer_open(pid_t pid, const char *binary, int verbose, tracer_rec_fn fn, vo
 
 		s->name = source_desc[i].name;
 		s->figure = source_desc[i].figure;
-		if (!source_exists(s, &source_desc[i]))
+		if (!(sources & KF_SRC_BIT(i))) {
+			s->off = 1;
+			source_why(s, "not asked for");
+			bpf_program__set_autoload(source_prog(t->skel, i), false);
+		} else if (!source_exists(s, &source_desc[i]))
 			bpf_program__set_autoload(source_prog(t->skel, i), false);
 	}
 	err = trace_bpf__load(t->skel);

@@ -32,6 +32,17 @@
 #define KF_SRC_MM_FAULT		7	/* kprobe handle_mm_fault: also KVM's faults on the guest's behalf */
 #define KF_SRC_MAX		8
 
+#define KF_SRC_BIT(src)		(1u << (src))
+/*
+ * Sources that fire per page (per guest or host fault, per stage-2 entry;
+ * the kmod backend pre-faults hundreds of pages per clone, and the host
+ * fault ones fire for every process): off unless asked for (--faults).
+ */
+#define KF_SRC_PER_PAGE		(KF_SRC_BIT(KF_SRC_STAGE2_FAULT) | KF_SRC_BIT(KF_SRC_SPTE) | \
+				 KF_SRC_BIT(KF_SRC_HOST_FAULT) | KF_SRC_BIT(KF_SRC_MM_FAULT))
+#define KF_SRC_ALL		(KF_SRC_BIT(KF_SRC_MAX) - 1)
+#define KF_SRC_DEFAULT		(KF_SRC_ALL & ~KF_SRC_PER_PAGE)
+
 /* Distinct reasons kept per spawn; more are counted in *_other. */
 #define KF_TRACE_EXIT_REASONS	16
 #define KF_TRACE_USER_REASONS	8
@@ -91,14 +102,18 @@ struct tracer_source {
 	const char *name;	/* "kvm:kvm_exit" */
 	const char *figure;	/* what is lost without it */
 	int attached;
+	int off;		/* not asked for: not loaded, figures null */
 	int silent;		/* attached, but known never to fire here */
 	char why[192];		/* why it is not attached, or silent */
 };
 
 typedef void (*tracer_rec_fn)(const struct kf_trace_rec *rec, void *arg);
 
-int tracer_open(pid_t pid, const char *binary, int verbose, tracer_rec_fn fn, void *arg,
-		struct tracer **out, char *msg, size_t msg_len);
+/* sources: KF_SRC_BIT()s of the optional sources to attach (KF_SRC_USDT always is). */
+int tracer_open(pid_t pid, const char *binary, unsigned int sources, int verbose,
+		tracer_rec_fn fn, void *arg, struct tracer **out, char *msg, size_t msg_len);
+/* The KF_SRC_* whose name (or the part after ':') is name, or -1. */
+int tracer_source_by_name(const char *name);
 int tracer_poll(struct tracer *t, int timeout_ms);
 const struct tracer_source *tracer_source(const struct tracer *t, unsigned int src);
 /* Hits per KF_SRC_* since open; fired[KF_SRC_MAX] = records lost to a full ring buffer. */

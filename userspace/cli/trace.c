@@ -270,7 +270,9 @@ static void print_counter(FILE *f, const struct trace_state *st, unsigned int sr
 {
 	const struct tracer_source *s = tracer_source(st->tracer, src);
 
-	if (!s->attached || s->silent)
+	if (s->off)
+		fprintf(f, "  %-34s off (--faults)\n", name);
+	else if (!s->attached || s->silent)
 		fprintf(f, "  %-34s unavailable\n", name);
 	else
 		fprintf(f, "  %-34s %.1f\n", name, st->records ? (double)v / st->records : 0.0);
@@ -304,19 +306,30 @@ static void print_histograms(FILE *f, const struct trace_state *st, int clear)
 
 static void report_sources(const struct tracer *t)
 {
-	int missing = 0;
+	int missing = 0, off = 0;
 
 	for (unsigned int i = 0; i < KF_SRC_MAX; i++) {
 		const struct tracer_source *s = tracer_source(t, i);
 
-		if (s->attached && !s->silent)
+		if (!s->off)
+			continue;
+		if (!off++)
+			fputs("kfork trace: not counted (per-page events cost every fault; --faults "
+			      "counts them):\n", stderr);
+		fprintf(stderr, "kfork trace:   %s (%s)\n", s->figure, s->name);
+	}
+	for (unsigned int i = 0; i < KF_SRC_MAX; i++) {
+		const struct tracer_source *s = tracer_source(t, i);
+
+		if (s->off || (s->attached && !s->silent))
 			continue;
 		if (!missing++)
 			fputs("kfork trace: unavailable here:\n", stderr);
 		fprintf(stderr, "kfork trace:   %s (%s): %s\n", s->figure, s->name, s->why);
 	}
 	if (!missing)
-		fputs("kfork trace: every figure available\n", stderr);
+		fprintf(stderr, "kfork trace: every figure available%s\n",
+			off ? " (of those asked for)" : "");
 }
 
 /* Attached sources that never fired at all: their zeroes mean nothing. */
@@ -365,11 +378,38 @@ static int check_environment(void)
 
 static void usage(void)
 {
-	fputs("usage: kfork trace [-p PID] [--json] [--duration S] [--binary PATH] [-v]\n"
+	fputs("usage: kfork trace [-p PID] [--json] [--duration S] [--binary PATH] [--faults]\n"
+	      "                   [--sources LIST] [-v]\n"
 	      "  live per-phase latency histograms of every spawn, refreshed every second;\n"
 	      "  --json: one JSON line per completed spawn instead; --binary: the program\n"
-	      "  that links libkfork (default: this kfork, or PID's executable)\n", stderr);
+	      "  that links libkfork (default: this kfork, or PID's executable);\n"
+	      "  --faults: also count stage-2 faults and entries and host page faults\n"
+	      "  (per-page events: slows spawns down); --sources: exactly these optional\n"
+	      "  attach points, comma-separated (kvm_exit,kvm_userspace_exit,kvm_pio,\n"
+	      "  kvm_page_fault,kvm_mmu_set_spte,page_fault_user,handle_mm_fault; none)\n", stderr);
 	exit(EXIT_TRACE_FAILURE);
+}
+
+/* "a,b,c" or "none": exactly these optional sources. */
+static int parse_sources(const char *list, unsigned int *out)
+{
+	char buf[256], *save = NULL;
+	unsigned int mask = 0;
+
+	if (snprintf(buf, sizeof(buf), "%s", list) >= (int)sizeof(buf))
+		return -1;
+	for (char *n = strtok_r(buf, ",", &save); n; n = strtok_r(NULL, ",", &save)) {
+		int src = strcmp(n, "none") ? tracer_source_by_name(n) : KF_SRC_USDT;
+
+		if (src < 0) {
+			fprintf(stderr, "kfork trace: --sources: no attach point %s\n", n);
+			return -1;
+		}
+		if (src != KF_SRC_USDT)
+			mask |= KF_SRC_BIT(src);
+	}
+	*out = mask;
+	return 0;
 }
 
 int cmd_trace(int argc, char **argv)
@@ -377,12 +417,14 @@ int cmd_trace(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "pid", required_argument, NULL, 'p' }, { "json", no_argument, NULL, 'j' },
 		{ "duration", required_argument, NULL, 'd' }, { "binary", required_argument, NULL, 'b' },
-		{ "verbose", no_argument, NULL, 'v' }, { NULL, 0, NULL, 0 },
+		{ "verbose", no_argument, NULL, 'v' }, { "faults", no_argument, NULL, 'F' },
+		{ "sources", required_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
 	};
 	struct trace_state st = { 0 };
 	struct timespec t0, now;
 	const char *binary = NULL;
 	double duration = 0, last = 0;
+	unsigned int sources = KF_SRC_DEFAULT;
 	int c, err, verbose = 0, tty;
 	pid_t pid = 0;
 	char msg[512];
@@ -394,6 +436,8 @@ int cmd_trace(int argc, char **argv)
 		case 'd': duration = strtod(optarg, NULL); if (duration <= 0) usage(); break;
 		case 'b': binary = optarg; break;
 		case 'v': verbose = 1; break;
+		case 'F': sources |= KF_SRC_PER_PAGE; break;
+		case 'S': if (parse_sources(optarg, &sources)) usage(); break;
 		default: usage();
 		}
 	}
@@ -401,7 +445,7 @@ int cmd_trace(int argc, char **argv)
 		usage();
 	if (check_environment())
 		return EXIT_TRACE_FAILURE;
-	err = tracer_open(pid, binary, verbose, on_record, &st, &st.tracer, msg, sizeof(msg));
+	err = tracer_open(pid, binary, sources, verbose, on_record, &st, &st.tracer, msg, sizeof(msg));
 	if (err) {
 		fprintf(stderr, "kfork trace: %s\n", msg);
 		return EXIT_TRACE_FAILURE;
