@@ -117,14 +117,14 @@ struct trace_run {
 };
 
 /*
- * Starts `kfork trace --json` (with --faults if faults), waits until it is attached, runs the workload,
+ * Starts `kfork trace --json` (with --faults --exits, every attach point, if faults), waits until it is attached, runs the workload,
  * then stops the tracer with SIGINT (it drains what completed). --duration is
  * only the safety net.
  */
 static int trace_around(struct trace_run *r, char *const workload[], int faults)
 {
 	char *const trace[] = { KFORK_BIN, "trace", "--json", "--duration", "600",
-				faults ? "--faults" : NULL, NULL };
+				faults ? "--faults" : NULL, "--exits", NULL };	/* NULL ends it */
 	pid_t tracer;
 
 	snprintf(r->out, sizeof(r->out), "/tmp/kfork-trace-test-%d.json", getpid());

@@ -144,7 +144,7 @@ TEST_F(workload, default_leaves_per_page_events_out)
 	EXPECT_EQ(SPAWNS, c->exits_counted);
 	EXPECT_EQ(0, c->exits_off);
 	EXPECT_EQ(SPAWNS, c->faults_null);
-	EXPECT_NE(NULL, strstr(self->plain.messages, "--faults counts them"))
+	EXPECT_NE(NULL, strstr(self->plain.messages, "--exits count them)"))
 		TH_LOG("%s", self->plain.messages);
 	EXPECT_EQ(NULL, strstr(self->plain.messages, "handle_mm_fault): kprobes"))
 		TH_LOG("%s", self->plain.messages);

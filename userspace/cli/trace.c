@@ -271,7 +271,7 @@ static void print_counter(FILE *f, const struct trace_state *st, unsigned int sr
 	const struct tracer_source *s = tracer_source(st->tracer, src);
 
 	if (s->off)
-		fprintf(f, "  %-34s off (--faults)\n", name);
+		fprintf(f, "  %-34s off (--%s)\n", name, src == KF_SRC_KVM_EXIT ? "exits" : "faults");
 	else if (!s->attached || s->silent)
 		fprintf(f, "  %-34s unavailable\n", name);
 	else
@@ -314,8 +314,8 @@ static void report_sources(const struct tracer *t)
 		if (!s->off)
 			continue;
 		if (!off++)
-			fputs("kfork trace: not counted (per-page events cost every fault; --faults "
-			      "counts them):\n", stderr);
+			fputs("kfork trace: not counted (per-page and per-VM-exit events slow spawns; "
+			      "--faults, --exits count them):\n", stderr);
 		fprintf(stderr, "kfork trace:   %s (%s)\n", s->figure, s->name);
 	}
 	for (unsigned int i = 0; i < KF_SRC_MAX; i++) {
@@ -379,12 +379,13 @@ static int check_environment(void)
 static void usage(void)
 {
 	fputs("usage: kfork trace [-p PID] [--json] [--duration S] [--binary PATH] [--faults]\n"
-	      "                   [--sources LIST] [-v]\n"
+	      "                   [--exits] [--sources LIST] [-v]\n"
 	      "  live per-phase latency histograms of every spawn, refreshed every second;\n"
 	      "  --json: one JSON line per completed spawn instead; --binary: the program\n"
 	      "  that links libkfork (default: this kfork, or PID's executable);\n"
 	      "  --faults: also count stage-2 faults and entries and host page faults\n"
-	      "  (per-page events: slows spawns down); --sources: exactly these optional\n"
+	      "  (per-page events: slows spawns down); --exits: also count VM exits by\n"
+	      "  reason (kvm_exit: slows spawns down); --sources: exactly these optional\n"
 	      "  attach points, comma-separated (kvm_exit,kvm_userspace_exit,kvm_pio,\n"
 	      "  kvm_page_fault,kvm_mmu_set_spte,page_fault_user,handle_mm_fault; none)\n", stderr);
 	exit(EXIT_TRACE_FAILURE);
@@ -418,7 +419,7 @@ int cmd_trace(int argc, char **argv)
 		{ "pid", required_argument, NULL, 'p' }, { "json", no_argument, NULL, 'j' },
 		{ "duration", required_argument, NULL, 'd' }, { "binary", required_argument, NULL, 'b' },
 		{ "verbose", no_argument, NULL, 'v' }, { "faults", no_argument, NULL, 'F' },
-		{ "sources", required_argument, NULL, 'S' }, { NULL, 0, NULL, 0 },
+		{ "sources", required_argument, NULL, 'S' }, { "exits", no_argument, NULL, 'E' }, { NULL, 0, NULL, 0 },
 	};
 	struct trace_state st = { 0 };
 	struct timespec t0, now;
@@ -437,6 +438,7 @@ int cmd_trace(int argc, char **argv)
 		case 'b': binary = optarg; break;
 		case 'v': verbose = 1; break;
 		case 'F': sources |= KF_SRC_PER_PAGE; break;
+		case 'E': sources |= KF_SRC_PER_EXIT; break;
 		case 'S': if (parse_sources(optarg, &sources)) usage(); break;
 		default: usage();
 		}
