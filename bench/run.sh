@@ -118,8 +118,10 @@ traced()
 	local dir=$1 tmpl=$2 kind=$3 backend=$4 n=$5 tracer i
 	local out=$dir/trace-$kind-$backend
 
-	# the USDT probes live in libkfork, linked into kfork-bench: trace that binary
-	"$KFORK" trace --json --duration 3600 --binary "$TREE/$BENCH" >"$out.jsonl" 2>"$out.err" &
+	# the USDT probes live in libkfork, linked into kfork-bench: trace that binary;
+	# exits and faults are opt-in (per-event costs): this traced run is apart from the timed ones
+	"$KFORK" trace --json --duration 3600 --exits --faults --binary "$TREE/$BENCH" \
+		>"$out.jsonl" 2>"$out.err" &
 	tracer=$!
 	for i in $(seq 600); do
 		grep -q "tracing spawns" "$out.err" && break
