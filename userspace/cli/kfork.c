@@ -310,9 +310,32 @@ static void usage(void)
 	      "       kfork run -t FILE [--backend user|kmod] [--timeout S] [--json] [-n N] -- CODE\n"
 	      "       kfork trace [-p PID] [--json] [--duration S] [--binary PATH]\n"
 	      "       kfork stats [--json]\n"
-	      "       kfork events [--json] [--count N]\n",
+	      "       kfork events [--json] [--count N]\n"
+	      "       kfork bench [--quick] [--host-only]\n",
 	      stderr);
 	exit(EXIT_FAILURE_KF);
+}
+
+/* kfork bench [--quick] [--host-only]: the tree's bench/run.sh, next to this binary's build/. */
+static int cmd_bench(int argc, char **argv)
+{
+	const char *run = artefact("../bench/run.sh");
+	const char *quick = "", *lab = "";
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--quick"))
+			quick = "1";
+		else if (!strcmp(argv[i], "--host-only"))
+			lab = "0";
+		else
+			die("usage: kfork bench [--quick] [--host-only]");
+	}
+	if (access(run, X_OK))
+		die("%s not found: kfork bench runs from a kfork source tree (make bench)", run);
+	setenv("QUICK", quick, 1);
+	setenv("LAB", lab, 1);
+	execl(run, run, (char *)NULL);
+	die("exec %s: %s", run, strerror(errno));
 }
 
 int main(int argc, char **argv)
@@ -327,5 +350,7 @@ int main(int argc, char **argv)
 		return cmd_stats(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "events"))
 		return cmd_events(argc - 1, argv + 1);
+	if (argc >= 2 && !strcmp(argv[1], "bench"))
+		return cmd_bench(argc - 1, argv + 1);
 	usage();
 }
