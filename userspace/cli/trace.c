@@ -271,7 +271,7 @@ static void print_counter(FILE *f, const struct trace_state *st, unsigned int sr
 	const struct tracer_source *s = tracer_source(st->tracer, src);
 
 	if (s->off)
-		fprintf(f, "  %-34s off (--%s)\n", name, src == KF_SRC_KVM_EXIT ? "exits" : "faults");
+		fprintf(f, "  %-34s off (--%s)\n", name, src == KF_SRC_KVM_EXIT || src == KF_SRC_PIO ? "exits" : "faults");
 	else if (!s->attached || s->silent)
 		fprintf(f, "  %-34s unavailable\n", name);
 	else
@@ -385,7 +385,8 @@ static void usage(void)
 	      "  that links libkfork (default: this kfork, or PID's executable);\n"
 	      "  --faults: also count stage-2 faults and entries and host page faults\n"
 	      "  (per-page events: slows spawns down); --exits: also count VM exits by\n"
-	      "  reason (kvm_exit: slows spawns down); --sources: exactly these optional\n"
+	      "  reason and port I/O (per-exit events: slows spawns down); --sources:\n"
+	      "  exactly these optional\n"
 	      "  attach points, comma-separated (kvm_exit,kvm_userspace_exit,kvm_pio,\n"
 	      "  kvm_page_fault,kvm_mmu_set_spte,page_fault_user,handle_mm_fault; none)\n", stderr);
 	exit(EXIT_TRACE_FAILURE);
