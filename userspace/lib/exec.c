@@ -224,7 +224,6 @@ int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exe
 	int err;
 
 	memset(res, 0, sizeof(*res));
-	s.t0 = vm_now_ns();
 	if (clone->needs_reset)
 		return kf_reject(-EBUSY, "clone %llu: an earlier exec timed out; kf_reset() it first",
 			       (unsigned long long)clone->id);
@@ -235,13 +234,18 @@ int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exe
 		return kf_reject(-E2BIG, "exec on clone %llu: code is %zu bytes, limit %zu",
 			       (unsigned long long)clone->id, req->code_len,
 			       (size_t)KF_FRAME_MAX_PAYLOAD - sizeof(struct kf_msg_exec));
+	/* exec_ns and the exec_start probe mark the same instant: kfork trace sums phases. */
+	s.t0 = vm_now_ns();
+	KF_PROBE1(exec_start, clone->id);
 	err = exec_queue_request(clone, req);
 	if (!err)
 		err = vm_uart_sync_irq(&clone->vm);
-	if (err)
-		return kf_fail(err, "exec on clone %llu: queueing the request",
-			       (unsigned long long)clone->id);
-	KF_PROBE1(exec_start, clone->id);
+	if (err) {
+		s.err = kf_fail(err, "exec on clone %llu: queueing the request",
+				(unsigned long long)clone->id);
+		KF_PROBE4(exec_done, clone->id, vm_now_ns() - s.t0, 0, s.err);
+		return s.err;
+	}
 	if (req->timeout_ms)
 		deadline = s.t0 + req->timeout_ms * 1000000ull;
 	clone->session = &s;
