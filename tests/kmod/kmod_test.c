@@ -17,6 +17,7 @@
 #include "kfork.h"
 #include "kselftest_harness.h"
 #include "lib/internal.h"
+#include "kmod_fixture.h"
 
 /* The ABI's layout, as the module asserts it (kmod/chardev.c). */
 _Static_assert(sizeof(struct kfork_caps) == 56, "caps");
@@ -30,35 +31,7 @@ _Static_assert(offsetof(struct kfork_spawn, prefaulted) == 56, "spawn.prefaulted
 _Static_assert(sizeof(struct kfork_spawn_batch) == 24, "batch");
 _Static_assert(sizeof(struct kfork_clone_reset) == 24, "reset");
 
-#define TPL_PATH	"/tmp/kfork-kmod-test-tiny.tmpl"
 #define PROBE_ADDR	0x200000
-
-static const char *kmod_missing(void)
-{
-	if (access(KFORK_DEVICE, R_OK | W_OK))
-		return "no /dev/kfork: kfork.ko not loaded (run under make lab / make check)";
-	if (access("/dev/kvm", R_OK | W_OK))
-		return "/dev/kvm not available";
-	if (access("build/tests/tiny.bin", R_OK))
-		return "build/tests/tiny.bin not built (run make)";
-	return NULL;
-}
-
-/* The tiny template, built once per boot (tmpfs /tmp) under a lock. */
-static int tiny_template(void)
-{
-	struct kf_build_opts opts = { .kind = KF_KIND_TINY, .kernel = "build/tests/tiny.bin" };
-	int lock, err = 0;
-
-	lock = open("/tmp/kfork-kmod-test.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-	flock(lock, LOCK_EX);
-	if (access(TPL_PATH, R_OK))
-		err = kf_template_build(&opts, TPL_PATH);
-	close(lock);
-	if (err)
-		fprintf(stderr, "# kf_template_build: %s\n", kf_last_error());
-	return err;
-}
 
 static int dev_open(void)
 {
@@ -102,7 +75,7 @@ static int info_get(int tfd, struct kfork_template_info *info)
 /* ---- /dev/kfork itself: no template needed ------------------------------ */
 
 #define NEED_KFORK() do { \
-	const char *why = kmod_missing(); \
+	const char *why = kf_kmod_missing(); \
 	if (why) \
 		SKIP(return, "%s", why); \
 } while (0)
@@ -189,13 +162,13 @@ FIXTURE_SETUP(tmpl)
 
 	self->user = self->kmod = NULL;
 	self->dev = self->tfd = -1;
-	self->skip = kmod_missing();
+	self->skip = kf_kmod_missing();
 	if (self->skip)
 		SKIP(return, "%s", self->skip);
-	ASSERT_EQ(0, tiny_template());
-	ASSERT_EQ(0, kf_template_open(TPL_PATH, KF_BACKEND_USER, &self->user))
+	ASSERT_EQ(0, kf_tiny_template());
+	ASSERT_EQ(0, kf_template_open(KF_TPL_PATH, KF_BACKEND_USER, &self->user))
 		TH_LOG("%s", kf_last_error());
-	ASSERT_EQ(0, kf_template_open(TPL_PATH, KF_BACKEND_KMOD, &self->kmod))
+	ASSERT_EQ(0, kf_template_open(KF_TPL_PATH, KF_BACKEND_KMOD, &self->kmod))
 		TH_LOG("%s", kf_last_error());
 	self->dev = dev_open();
 	ASSERT_LE(0, self->dev);
