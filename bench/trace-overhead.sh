@@ -39,11 +39,18 @@ die() { echo "trace-overhead: $*" >&2; exit 1; }
 "$KFORK" template build --kind "$KIND" -o "$WORK/t.tmpl" 2>/dev/null ||
 	die "kfork template build --kind $KIND failed"
 
-# Prints "spawn_p50_us round_trip_p50_us" of one `kfork run -n N`.
+# Prints "spawn_p50_us round_trip_p50_us wall_us_per_clone" of one `kfork run -n N`: libkfork
+# times kf_spawn() and kf_exec() itself and its probes fire after its clock stops, so the
+# wall time of the whole run is what shows every trap the tracer costs.
 measure()
 {
-	"$KFORK" run -n "$N" -t "$WORK/t.tmpl" -- "$CODE" |
-		sed -n 's/.*spawn p50 \([0-9.]*\) us.*round trip p50 \([0-9.]*\) us.*/\1 \2/p'
+	local t0 t1 figures
+
+	t0=$(date +%s%N)
+	figures=$("$KFORK" run -n "$N" -t "$WORK/t.tmpl" -- "$CODE" |
+		sed -n 's/.*spawn p50 \([0-9.]*\) us.*round trip p50 \([0-9.]*\) us.*/\1 \2/p')
+	t1=$(date +%s%N)
+	echo "$figures $(( (t1 - t0) / 1000 / N ))"
 }
 
 measure_traced()
@@ -83,8 +90,11 @@ run_backend()
 	on=$(cut -d' ' -f1 "$WORK/on" | median)
 	rt_off=$(cut -d' ' -f2 "$WORK/off" | median)
 	rt_on=$(cut -d' ' -f2 "$WORK/on" | median)
+	wall_off=$(cut -d' ' -f3 "$WORK/off" | median)
+	wall_on=$(cut -d' ' -f3 "$WORK/on" | median)
 	echo "trace-overhead: backend $1: spawn p50 $off us untraced, $on us traced: $(pct "$off" "$on")"
 	echo "trace-overhead: backend $1: spawn+exec p50 $rt_off us untraced, $rt_on us traced: $(pct "$rt_off" "$rt_on")"
+	echo "trace-overhead: backend $1: wall time per clone (whole kfork run -n) $wall_off us untraced, $wall_on us traced: $(pct "$wall_off" "$wall_on")"
 }
 
 pct() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.1f%%", (b - a) * 100 / a }'; }

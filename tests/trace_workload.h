@@ -160,6 +160,7 @@ struct trace_check {
 	int records;		/* of the workload's pid */
 	int phases_missing;	/* a phase null: a stamp missing or out of order */
 	int sum_off;		/* phase sum more than 5% off libkfork's spawn + exec */
+	int lag_off;		/* a probe's BPF clock reading not within 0..1 s after libkfork's stamp */
 	int exits_off;		/* user_exits_exec != lib_exits (where counted) */
 	int exits_counted;	/* records with user_exits not null */
 	int kvm_exits_counted;	/* records with kvm_exits not null and > 0 */
@@ -177,7 +178,8 @@ static void trace_check_records(const struct trace_run *r, struct trace_check *c
 	memset(c, 0, sizeof(*c));
 	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		long long sum = json_num(line, "sum_ns");
-		long long lib = json_num(line, "lib_spawn_ns") + json_num(line, "lib_exec_ns");
+		long long lib = json_num(line, "spawn_ns") + json_num(line, "exec_ns");
+		long long lag = json_num(line, "probe_lag_ns");
 		long long ue = json_num(line, "user_exits_exec");
 		double off;
 
@@ -192,6 +194,8 @@ static void trace_check_records(const struct trace_run *r, struct trace_check *c
 			c->worst_off = off;
 		if (off > 0.05)
 			c->sum_off++;
+		if (lag < 0 || lag > 1000000000ll)
+			c->lag_off++;
 		if (ue >= 0) {
 			c->exits_counted++;
 			if (ue != json_num(line, "lib_exits"))

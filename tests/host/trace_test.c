@@ -97,6 +97,8 @@ TEST_F(workload, phases_in_order_and_summing_to_libkfork_time)
 	EXPECT_EQ(0, self->check.phases_missing);
 	EXPECT_EQ(0, self->check.sum_off) TH_LOG("worst phase sum is %.1f%% off libkfork's time",
 						 self->check.worst_off * 100);
+	/* libkfork's stamps are on the clock BPF reads: each probe fires just after its call's last. */
+	EXPECT_EQ(0, self->check.lag_off);
 }
 
 TEST_F(workload, user_exits_equal_kvm_run_returns)
@@ -141,6 +143,7 @@ TEST_F(workload, default_leaves_per_page_events_out)
 	EXPECT_EQ(SPAWNS, c->max_clone);
 	EXPECT_EQ(0, c->phases_missing);
 	EXPECT_EQ(0, c->sum_off);
+	EXPECT_EQ(0, c->lag_off);
 	EXPECT_EQ(SPAWNS, c->exits_counted);
 	EXPECT_EQ(0, c->exits_off);
 	EXPECT_EQ(SPAWNS, c->faults_null);

@@ -75,6 +75,7 @@ TEST_F_TIMEOUT(lab, every_attach_point_and_the_numbers_add_up, 900)
 	EXPECT_EQ(0, c->phases_missing);
 	EXPECT_EQ(0, c->sum_off) TH_LOG("worst phase sum is %.1f%% off libkfork's time",
 					c->worst_off * 100);
+	EXPECT_EQ(0, c->lag_off);
 	/* Every KVM_RUN return libkfork counted is one kvm_userspace_exit, and one VM exit at least. */
 	EXPECT_EQ(SPAWNS, c->exits_counted);
 	EXPECT_EQ(0, c->exits_off);
@@ -101,6 +102,7 @@ TEST_F_TIMEOUT(lab, default_keeps_phases_and_exits, 900)
 	EXPECT_EQ(0, c->phases_missing);
 	EXPECT_EQ(0, c->sum_off) TH_LOG("worst phase sum is %.1f%% off libkfork's time",
 					c->worst_off * 100);
+	EXPECT_EQ(0, c->lag_off);
 	EXPECT_EQ(SPAWNS, c->exits_counted);
 	EXPECT_EQ(0, c->exits_off);
 	EXPECT_EQ(0, c->kvm_exits_counted);	/* kvm_exit only with --exits */

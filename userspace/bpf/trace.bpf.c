@@ -13,7 +13,7 @@ char LICENSE[] SEC("license") = "GPL";
 /* 0: every process; otherwise only this one (the USDT attach is limited too). */
 const volatile __u32 target_pid = 0;
 
-/* In-progress spawns. LRU: a clone spawned and destroyed without an exec never completes. */
+/* Spawns between their spawn_done and exec_done. LRU: a clone destroyed without an exec never completes. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
@@ -22,16 +22,19 @@ struct {
 } recs SEC(".maps");
 
 /*
- * Thread -> the spawn it is working on: set at spawn_start and exec_start,
- * cleared at spawn_done and exec_done. KVM runs a vCPU on the thread that called
- * KVM_RUN, so a KVM event on that thread belongs to that spawn.
+ * Thread -> its KVM and memory events since its last libkfork probe. KVM runs a
+ * vCPU on the thread that called KVM_RUN, and a thread makes one libkfork call
+ * at a time, each ending with a probe: so what a thread counted when a probe
+ * fires belongs to the call that probe ends. (Host faults the caller takes
+ * between two calls count towards the next one.) Created by the first KVM
+ * event or probe of a thread; LRU, for threads of other KVM users.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8192);
 	__type(key, __u32);
-	__type(value, struct kf_trace_key);
-} current_spawn SEC(".maps");
+	__type(value, struct kf_trace_counts);
+} threads SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -46,8 +49,9 @@ struct {
 	__type(value, __u64);
 } fired SEC(".maps");
 
-/* Source of zeroes for a new record: too big for the 512-byte stack. */
+/* Sources of zeroes: too big for the 512-byte stack. */
 static const struct kf_trace_rec zero_rec;
+static const struct kf_trace_counts zero_counts;
 
 /*
  * Tracepoint records. Local "___kf" flavours: CO-RE finds each field by name in
@@ -93,32 +97,48 @@ static __always_inline int pid_wanted(__u32 pid)
 	return !target_pid || pid == target_pid;
 }
 
-static __always_inline struct kf_trace_rec *rec_of(__u64 clone_id, struct kf_trace_key *key)
+/*
+ * This thread's counts, or NULL if its process is not traced. Only KVM events
+ * and probes create them (create = 1): the host fault sources fire for every
+ * process, and count only on threads that run clones.
+ */
+static __always_inline struct kf_trace_counts *counts_of_thread(int create)
 {
-	key->pid = bpf_get_current_pid_tgid() >> 32;
-	key->pad = 0;
-	key->clone_id = clone_id;
-	return bpf_map_lookup_elem(&recs, key);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	struct kf_trace_counts *c;
+
+	if (!pid_wanted(pid_tgid >> 32))
+		return NULL;
+	c = bpf_map_lookup_elem(&threads, &tid);
+	if (c || !create)
+		return c;
+	bpf_map_update_elem(&threads, &tid, &zero_counts, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&threads, &tid);
 }
 
-/* The record of the spawn this thread is working on, or NULL. */
-static __always_inline struct kf_trace_rec *rec_of_thread(void)
+/* Moves what this thread counted into *to (NULL: the events belong to no record). */
+static __always_inline void counts_take(struct kf_trace_counts *to)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct kf_trace_key *key = bpf_map_lookup_elem(&current_spawn, &tid);
+	struct kf_trace_counts *c = counts_of_thread(1);
 
-	return key ? bpf_map_lookup_elem(&recs, key) : NULL;
+	if (!c)
+		return;
+	if (to)
+		__builtin_memcpy(to, c, sizeof(*c));
+	__builtin_memcpy(c, &zero_counts, sizeof(*c));
 }
 
-static __always_inline void stamp(__u64 clone_id, __u32 which)
+static __always_inline void emit(struct kf_trace_rec *rec)
 {
-	struct kf_trace_key key;
-	struct kf_trace_rec *rec;
+	struct kf_trace_rec *out = bpf_ringbuf_reserve(&events, sizeof(*out), 0);
 
-	fired_inc(KF_SRC_USDT);
-	rec = rec_of(clone_id, &key);
-	if (rec && which < KF_TS_MAX)
-		rec->ts[which] = bpf_ktime_get_ns();
+	if (!out) {
+		fired_inc(KF_SRC_MAX);	/* lost to a full ring buffer */
+		return;
+	}
+	__builtin_memcpy(out, rec, sizeof(*out));
+	bpf_ringbuf_submit(out, 0);
 }
 
 static __always_inline void reason_add(struct kf_trace_reason *tab, __u32 *nr, __u32 max,
@@ -144,123 +164,78 @@ static __always_inline void reason_add(struct kf_trace_reason *tab, __u32 *nr, _
 	}
 }
 
-/* --- phases: libkfork's USDT probes ------------------------------------------ */
+/* --- phases: libkfork's USDT probes, one per call ---------------------------- */
 
 SEC("usdt")
-int BPF_USDT(spawn_start, __u64 clone_id)
+int BPF_USDT(spawn_done, __u64 clone_id, __u64 t_start, __u64 t_vm, __u64 t_restored,
+	     __u64 t_done, __s64 err)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
-	struct kf_trace_key key;
+	struct kf_trace_key key = { .pid = pid_tgid >> 32, .clone_id = clone_id };
 	struct kf_trace_rec *rec;
 
 	fired_inc(KF_SRC_USDT);
-	if (!pid_wanted(pid_tgid >> 32))
+	if (!pid_wanted(key.pid))
 		return 0;
-	key.pid = pid_tgid >> 32;
-	key.pad = 0;
-	key.clone_id = clone_id;
 	if (bpf_map_update_elem(&recs, &key, &zero_rec, BPF_ANY))
 		return 0;
 	rec = bpf_map_lookup_elem(&recs, &key);
-	if (!rec)
+	if (!rec) {
+		counts_take(NULL);
 		return 0;
+	}
 	rec->pid = key.pid;
-	rec->tid = tid;
+	rec->tid = (__u32)pid_tgid;
 	rec->clone_id = clone_id;
-	rec->ts[KF_TS_SPAWN_START] = bpf_ktime_get_ns();
-	bpf_map_update_elem(&current_spawn, &tid, &key, BPF_ANY);
+	rec->ts[KF_TS_SPAWN_START] = t_start;
+	rec->ts[KF_TS_SPAWN_VM] = t_vm;
+	rec->ts[KF_TS_SPAWN_RESTORED] = t_restored;
+	rec->ts[KF_TS_SPAWN_DONE] = t_done;
+	rec->probe_ns[0] = bpf_ktime_get_ns();
+	counts_take(&rec->spawn);
+	if (err) {
+		/* A failed spawn has no exec: its record is complete. */
+		rec->status = err;
+		emit(rec);
+		bpf_map_delete_elem(&recs, &key);
+	}
 	return 0;
 }
 
 SEC("usdt")
-int BPF_USDT(spawn_vm, __u64 clone_id)
+int BPF_USDT(exec_done, __u64 clone_id, __u64 t_start, __u64 t_first_byte, __u64 t_done,
+	     __u64 exits, __s64 status)
 {
-	stamp(clone_id, KF_TS_SPAWN_VM);
-	return 0;
-}
-
-SEC("usdt")
-int BPF_USDT(spawn_restored, __u64 clone_id)
-{
-	stamp(clone_id, KF_TS_SPAWN_RESTORED);
-	return 0;
-}
-
-SEC("usdt")
-int BPF_USDT(spawn_done, __u64 clone_id, __u64 ns)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct kf_trace_key key;
+	struct kf_trace_key key = { .pid = bpf_get_current_pid_tgid() >> 32, .clone_id = clone_id };
 	struct kf_trace_rec *rec;
 
 	fired_inc(KF_SRC_USDT);
-	rec = rec_of(clone_id, &key);
-	if (!rec)
+	if (!pid_wanted(key.pid))
 		return 0;
-	rec->ts[KF_TS_SPAWN_DONE] = bpf_ktime_get_ns();
-	rec->lib_spawn_ns = ns;
-	/* Whatever the caller does before kf_exec() is not this spawn's. */
-	bpf_map_delete_elem(&current_spawn, &tid);
-	return 0;
-}
-
-SEC("usdt")
-int BPF_USDT(exec_start, __u64 clone_id)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct kf_trace_key key;
-	struct kf_trace_rec *rec;
-
-	fired_inc(KF_SRC_USDT);
-	rec = rec_of(clone_id, &key);
-	if (!rec)
+	rec = bpf_map_lookup_elem(&recs, &key);
+	if (!rec) {
+		/* A later exec on the clone: a spawn is its first exec. */
+		counts_take(NULL);
 		return 0;
-	rec->ts[KF_TS_EXEC_START] = bpf_ktime_get_ns();
-	bpf_map_update_elem(&current_spawn, &tid, &key, BPF_ANY);
-	return 0;
-}
-
-SEC("usdt")
-int BPF_USDT(exec_first_byte, __u64 clone_id)
-{
-	struct kf_trace_key key;
-	struct kf_trace_rec *rec;
-
-	fired_inc(KF_SRC_USDT);
-	rec = rec_of(clone_id, &key);
-	/* One stamp per spawn: later execs on the same clone keep the first. */
-	if (rec && !rec->ts[KF_TS_EXEC_FIRST_BYTE])
-		rec->ts[KF_TS_EXEC_FIRST_BYTE] = bpf_ktime_get_ns();
-	return 0;
-}
-
-SEC("usdt")
-int BPF_USDT(exec_done, __u64 clone_id, __u64 ns, __u64 exits, __s64 status)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	__u32 lost = KF_SRC_MAX;
-	struct kf_trace_rec *rec, *out;
-	struct kf_trace_key key;
-
-	fired_inc(KF_SRC_USDT);
-	rec = rec_of(clone_id, &key);
-	if (!rec)
-		return 0;
-	rec->ts[KF_TS_EXEC_DONE] = bpf_ktime_get_ns();
-	rec->lib_exec_ns = ns;
+	}
+	rec->ts[KF_TS_EXEC_START] = t_start;
+	rec->ts[KF_TS_EXEC_FIRST_BYTE] = t_first_byte;
+	rec->ts[KF_TS_EXEC_DONE] = t_done;
+	rec->probe_ns[1] = bpf_ktime_get_ns();
 	rec->lib_exits = exits;
 	rec->status = status;
-	out = bpf_ringbuf_reserve(&events, sizeof(*out), 0);
-	if (out) {
-		__builtin_memcpy(out, rec, sizeof(*out));
-		bpf_ringbuf_submit(out, 0);
-	} else {
-		fired_inc(lost);
-	}
-	/* A spawn is its first exec: later execs on the clone start no record. */
+	counts_take(&rec->exec);
+	emit(rec);
 	bpf_map_delete_elem(&recs, &key);
-	bpf_map_delete_elem(&current_spawn, &tid);
+	return 0;
+}
+
+/* A reset's events are not a spawn's. */
+SEC("usdt")
+int BPF_USDT(reset_done, __u64 clone_id, __u64 t_start, __u64 t_done, __s64 err)
+{
+	fired_inc(KF_SRC_USDT);
+	counts_take(NULL);
 	return 0;
 }
 
@@ -269,69 +244,63 @@ int BPF_USDT(exec_done, __u64 clone_id, __u64 ns, __u64 exits, __s64 status)
 SEC("tp/kvm/kvm_exit")
 int kvm_exit(struct trace_event_raw_kvm_exit___kf *ctx)
 {
-	struct kf_trace_rec *rec;
+	struct kf_trace_counts *c;
 
 	fired_inc(KF_SRC_KVM_EXIT);
-	rec = rec_of_thread();
-	if (!rec)
+	c = counts_of_thread(1);
+	if (!c)
 		return 0;
-	rec->exits++;
-	rec->isa = ctx->isa;
-	reason_add(rec->exit_reasons, &rec->nr_exit_reasons, KF_TRACE_EXIT_REASONS,
-		   ctx->exit_reason, &rec->exits_other);
+	c->exits++;
+	c->isa = ctx->isa;
+	reason_add(c->exit_reasons, &c->nr_exit_reasons, KF_TRACE_EXIT_REASONS,
+		   ctx->exit_reason, &c->exits_other);
 	return 0;
 }
 
 SEC("tp/kvm/kvm_userspace_exit")
 int kvm_userspace_exit(struct trace_event_raw_kvm_userspace_exit___kf *ctx)
 {
-	struct kf_trace_rec *rec;
+	struct kf_trace_counts *c;
 
 	fired_inc(KF_SRC_USER_EXIT);
-	rec = rec_of_thread();
-	if (!rec)
+	c = counts_of_thread(1);
+	if (!c)
 		return 0;
-	rec->user_exits++;
-	if (rec->ts[KF_TS_EXEC_START])
-		rec->user_exits_exec++;
-	reason_add(rec->user_reasons, &rec->nr_user_reasons, KF_TRACE_USER_REASONS,
-		   ctx->reason, &rec->user_exits_other);
+	c->user_exits++;
+	reason_add(c->user_reasons, &c->nr_user_reasons, KF_TRACE_USER_REASONS,
+		   ctx->reason, &c->user_exits_other);
 	return 0;
 }
+
+/* One more of a per-thread counter: the tracepoints that count and keep nothing else. */
+#define COUNT_EVENT(src, field)					\
+	do {							\
+		struct kf_trace_counts *c;			\
+								\
+		fired_inc(src);					\
+		c = counts_of_thread(1);			\
+		if (c)						\
+			c->field++;				\
+	} while (0)
 
 SEC("tp/kvm/kvm_pio")
 int kvm_pio(void *ctx)
 {
-	struct kf_trace_rec *rec;
-
-	fired_inc(KF_SRC_PIO);
-	rec = rec_of_thread();
-	if (rec)
-		rec->pio++;
+	COUNT_EVENT(KF_SRC_PIO, pio);
 	return 0;
 }
 
 SEC("tp/kvm/kvm_page_fault")
 int kvm_page_fault(void *ctx)
 {
-	struct kf_trace_rec *rec;
-
-	fired_inc(KF_SRC_STAGE2_FAULT);
-	rec = rec_of_thread();
-	if (rec)
-		rec->stage2_faults++;
+	COUNT_EVENT(KF_SRC_STAGE2_FAULT, stage2_faults);
 	return 0;
 }
 
 SEC("tp/kvmmmu/kvm_mmu_set_spte")
 int kvm_mmu_set_spte(void *ctx)
 {
-	struct kf_trace_rec *rec;
-
-	fired_inc(KF_SRC_SPTE);
-	rec = rec_of_thread();
-	if (rec)
-		rec->sptes++;
+	COUNT_EVENT(KF_SRC_SPTE, sptes);
 	return 0;
 }
 
@@ -340,17 +309,17 @@ int kvm_mmu_set_spte(void *ctx)
 SEC("tp/exceptions/page_fault_user")
 int page_fault_user(struct kf_page_fault_user *ctx)
 {
-	struct kf_trace_rec *rec;
+	struct kf_trace_counts *c;
 	unsigned long err;
 
 	fired_inc(KF_SRC_HOST_FAULT);
-	rec = rec_of_thread();
-	if (!rec)
+	c = counts_of_thread(0);
+	if (!c)
 		return 0;
-	rec->host_faults++;
+	c->host_faults++;
 	err = ctx->error_code;
 	if ((err & (X86_PF_PROT | X86_PF_WRITE)) == (X86_PF_PROT | X86_PF_WRITE))
-		rec->host_cow_faults++;
+		c->host_cow_faults++;
 	return 0;
 }
 
@@ -362,14 +331,14 @@ int page_fault_user(struct kf_page_fault_user *ctx)
 SEC("kprobe/handle_mm_fault")
 int BPF_KPROBE(handle_mm_fault, void *vma, unsigned long address, unsigned int flags)
 {
-	struct kf_trace_rec *rec;
+	struct kf_trace_counts *c;
 
 	fired_inc(KF_SRC_MM_FAULT);
-	rec = rec_of_thread();
-	if (!rec)
+	c = counts_of_thread(0);
+	if (!c)
 		return 0;
-	rec->mm_faults++;
+	c->mm_faults++;
 	if (flags & KF_FAULT_FLAG_WRITE)
-		rec->mm_write_faults++;
+		c->mm_write_faults++;
 	return 0;
 }

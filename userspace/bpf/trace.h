@@ -11,7 +11,11 @@
 #include <linux/types.h>
 #endif
 
-/* Timestamps of one spawn, from libkfork's USDT probes (provider "kfork"). */
+/*
+ * Stamps of one spawn: libkfork's own CLOCK_MONOTONIC readings, handed over
+ * as the arguments of its USDT probes (provider "kfork", lib/probes.h), so
+ * that the phases are exactly the intervals libkfork timed.
+ */
 #define KF_TS_SPAWN_START	0
 #define KF_TS_SPAWN_VM		1
 #define KF_TS_SPAWN_RESTORED	2
@@ -69,15 +73,8 @@ struct kf_trace_reason {
 	__u32 count;
 };
 
-struct kf_trace_rec {
-	__u32 pid;
-	__u32 tid;
-	__u64 clone_id;
-	__u64 ts[KF_TS_MAX];		/* bpf_ktime_get_ns(), 0 = probe did not fire */
-	__u64 lib_spawn_ns;		/* spawn_done's own figure */
-	__u64 lib_exec_ns;		/* exec_done's own figure */
-	__u64 lib_exits;		/* exec_done: KVM_RUN returns libkfork counted */
-	__s64 status;			/* exec_done: exit code or -errno */
+/* What the KVM and memory events of one thread added up to between two libkfork probes. */
+struct kf_trace_counts {
 	__u32 isa;			/* from kvm_exit, 0 if it never fired */
 	__u32 nr_exit_reasons;
 	__u32 nr_user_reasons;
@@ -85,7 +82,6 @@ struct kf_trace_rec {
 	__u64 exits;			/* kvm_exit hits */
 	__u64 exits_other;		/* beyond KF_TRACE_EXIT_REASONS distinct reasons */
 	__u64 user_exits;		/* kvm_userspace_exit hits */
-	__u64 user_exits_exec;		/* of which between exec_start and exec_done */
 	__u64 user_exits_other;
 	__u64 pio;
 	__u64 stage2_faults;
@@ -96,6 +92,19 @@ struct kf_trace_rec {
 	__u64 mm_write_faults;
 	struct kf_trace_reason exit_reasons[KF_TRACE_EXIT_REASONS];
 	struct kf_trace_reason user_reasons[KF_TRACE_USER_REASONS];
+};
+
+/* One spawn and its first exec. */
+struct kf_trace_rec {
+	__u32 pid;
+	__u32 tid;
+	__u64 clone_id;
+	__u64 ts[KF_TS_MAX];		/* libkfork's stamps, 0 = not reached */
+	__u64 probe_ns[2];		/* bpf_ktime_get_ns() in spawn_done and in exec_done */
+	__u64 lib_exits;		/* exec_done: KVM_RUN returns libkfork counted */
+	__s64 status;			/* exit code, or -errno of the spawn or the exec */
+	struct kf_trace_counts spawn;	/* the thread's events during kf_spawn() */
+	struct kf_trace_counts exec;	/* and during kf_exec() */
 };
 
 #ifndef __bpf__

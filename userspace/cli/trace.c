@@ -103,8 +103,10 @@ static const char *exit_reason_name(__u32 isa, __u32 reason, char *buf, size_t l
 	return buf;
 }
 
-static const char *user_reason_name(__u32 reason, char *buf, size_t len)
+/* isa: unused, for the same shape as exit_reason_name() */
+static const char *user_reason_name(__u32 isa, __u32 reason, char *buf, size_t len)
 {
+	(void)isa;
 	if (reason < sizeof(user_reasons) / sizeof(user_reasons[0]) && user_reasons[reason])
 		return user_reasons[reason];
 	snprintf(buf, len, "%u", reason);
@@ -181,13 +183,94 @@ static void json_count(const struct tracer *t, const char *key, unsigned int src
 		printf(",\"%s\":null", key);
 }
 
-static void json_record(const struct tracer *t, const struct kf_trace_rec *rec)
+/* A reason table of src merged into dst's. */
+static void reasons_merge(struct kf_trace_reason *dst, __u32 *nr, __u32 max, __u64 *other,
+			  const struct kf_trace_reason *src, __u32 src_nr)
 {
-	long long sum = 0, gap = -1;
+	for (__u32 i = 0; i < src_nr && i < max; i++) {
+		__u32 j;
+
+		for (j = 0; j < *nr && dst[j].reason != src[i].reason; j++)
+			;
+		if (j < *nr)
+			dst[j].count += src[i].count;
+		else if (*nr < max)
+			dst[(*nr)++] = src[i];
+		else
+			*other += src[i].count;
+	}
+}
+
+/* What a spawn and its exec counted together. */
+static void counts_total(const struct kf_trace_rec *rec, struct kf_trace_counts *t)
+{
+	const struct kf_trace_counts *e = &rec->exec;
+
+	*t = rec->spawn;
+	t->isa = t->isa ? t->isa : e->isa;
+	t->exits += e->exits;
+	t->exits_other += e->exits_other;
+	t->user_exits += e->user_exits;
+	t->user_exits_other += e->user_exits_other;
+	t->pio += e->pio;
+	t->stage2_faults += e->stage2_faults;
+	t->sptes += e->sptes;
+	t->host_faults += e->host_faults;
+	t->host_cow_faults += e->host_cow_faults;
+	t->mm_faults += e->mm_faults;
+	t->mm_write_faults += e->mm_write_faults;
+	reasons_merge(t->exit_reasons, &t->nr_exit_reasons, KF_TRACE_EXIT_REASONS, &t->exits_other,
+		      e->exit_reasons, e->nr_exit_reasons);
+	reasons_merge(t->user_reasons, &t->nr_user_reasons, KF_TRACE_USER_REASONS,
+		      &t->user_exits_other, e->user_reasons, e->nr_user_reasons);
+}
+
+static long long span_ns(const struct kf_trace_rec *rec, int from, int to)
+{
+	return rec->ts[from] && rec->ts[to] >= rec->ts[from] ?
+	       (long long)(rec->ts[to] - rec->ts[from]) : -1;
+}
+
+/*
+ * How long after libkfork's last stamp of a call the BPF clock read in its
+ * probe: small and never negative when both read CLOCK_MONOTONIC, which is what
+ * lets the stamps be set beside kernel events.
+ */
+static long long probe_lag_ns(const struct kf_trace_rec *rec)
+{
+	long long spawn = rec->probe_ns[0] && rec->ts[KF_TS_SPAWN_DONE] ?
+			  (long long)(rec->probe_ns[0] - rec->ts[KF_TS_SPAWN_DONE]) : 0;
+	long long exec = rec->probe_ns[1] && rec->ts[KF_TS_EXEC_DONE] ?
+			 (long long)(rec->probe_ns[1] - rec->ts[KF_TS_EXEC_DONE]) : 0;
+
+	if (spawn < 0 || exec < 0)
+		return spawn < exec ? spawn : exec;
+	return spawn > exec ? spawn : exec;
+}
+
+typedef const char *(*reason_name_fn)(__u32 isa, __u32 reason, char *buf, size_t len);
+
+static void json_reasons(const char *key, const struct kf_trace_counts *c, int user,
+			 reason_name_fn name)
+{
+	const struct kf_trace_reason *tab = user ? c->user_reasons : c->exit_reasons;
+	__u32 nr = user ? c->nr_user_reasons : c->nr_exit_reasons;
+	__u32 max = user ? KF_TRACE_USER_REASONS : KF_TRACE_EXIT_REASONS;
+	__u64 other = user ? c->user_exits_other : c->exits_other;
 	char buf[32];
 
-	if (rec->ts[KF_TS_SPAWN_DONE] && rec->ts[KF_TS_EXEC_START] >= rec->ts[KF_TS_SPAWN_DONE])
-		gap = (long long)(rec->ts[KF_TS_EXEC_START] - rec->ts[KF_TS_SPAWN_DONE]);
+	printf(",\"%s\":{", key);
+	for (__u32 i = 0; i < nr && i < max; i++)
+		printf("%s\"%s\":%u", i ? "," : "", name(c->isa, tab[i].reason, buf, sizeof(buf)),
+		       tab[i].count);
+	printf("%s\"other\":%llu}", nr ? "," : "", (unsigned long long)other);
+}
+
+static void json_record(const struct tracer *t, const struct kf_trace_rec *rec,
+			const struct kf_trace_counts *c)
+{
+	long long sum = 0;
+
 	printf("{\"pid\":%u,\"tid\":%u,\"clone\":%llu,\"status\":%lld,\"phases_ns\":{",
 	       rec->pid, rec->tid, (unsigned long long)rec->clone_id, (long long)rec->status);
 	for (int i = 0; i < NR_PHASES; i++) {
@@ -200,37 +283,26 @@ static void json_record(const struct tracer *t, const struct kf_trace_rec *rec)
 		if (ns > 0)
 			sum += ns;
 	}
-	printf("},\"sum_ns\":%lld,\"gap_ns\":%lld,\"lib_spawn_ns\":%llu,\"lib_exec_ns\":%llu,"
-	       "\"lib_exits\":%llu", sum, gap, (unsigned long long)rec->lib_spawn_ns,
-	       (unsigned long long)rec->lib_exec_ns, (unsigned long long)rec->lib_exits);
-	json_count(t, "kvm_exits", KF_SRC_KVM_EXIT, rec->exits);
-	if (source_usable(t, KF_SRC_KVM_EXIT)) {
-		fputs(",\"exit_reasons\":{", stdout);
-		for (__u32 i = 0; i < rec->nr_exit_reasons && i < KF_TRACE_EXIT_REASONS; i++)
-			printf("%s\"%s\":%u", i ? "," : "",
-			       exit_reason_name(rec->isa, rec->exit_reasons[i].reason, buf, sizeof(buf)),
-			       rec->exit_reasons[i].count);
-		printf("%s\"other\":%llu}", rec->nr_exit_reasons ? "," : "",
-		       (unsigned long long)rec->exits_other);
-	}
-	json_count(t, "user_exits", KF_SRC_USER_EXIT, rec->user_exits);
-	json_count(t, "user_exits_exec", KF_SRC_USER_EXIT, rec->user_exits_exec);
-	if (source_usable(t, KF_SRC_USER_EXIT)) {
-		fputs(",\"user_exit_reasons\":{", stdout);
-		for (__u32 i = 0; i < rec->nr_user_reasons && i < KF_TRACE_USER_REASONS; i++)
-			printf("%s\"%s\":%u", i ? "," : "",
-			       user_reason_name(rec->user_reasons[i].reason, buf, sizeof(buf)),
-			       rec->user_reasons[i].count);
-		printf("%s\"other\":%llu}", rec->nr_user_reasons ? "," : "",
-		       (unsigned long long)rec->user_exits_other);
-	}
-	json_count(t, "pio", KF_SRC_PIO, rec->pio);
-	json_count(t, "stage2_faults", KF_SRC_STAGE2_FAULT, rec->stage2_faults);
-	json_count(t, "stage2_sptes", KF_SRC_SPTE, rec->sptes);
-	json_count(t, "host_faults", KF_SRC_HOST_FAULT, rec->host_faults);
-	json_count(t, "host_cow_faults", KF_SRC_HOST_FAULT, rec->host_cow_faults);
-	json_count(t, "mm_faults", KF_SRC_MM_FAULT, rec->mm_faults);
-	json_count(t, "mm_write_faults", KF_SRC_MM_FAULT, rec->mm_write_faults);
+	printf("},\"sum_ns\":%lld,\"gap_ns\":%lld,\"spawn_ns\":%lld,\"exec_ns\":%lld,"
+	       "\"probe_lag_ns\":%lld,\"lib_exits\":%llu", sum,
+	       span_ns(rec, KF_TS_SPAWN_DONE, KF_TS_EXEC_START),
+	       span_ns(rec, KF_TS_SPAWN_START, KF_TS_SPAWN_DONE),
+	       span_ns(rec, KF_TS_EXEC_START, KF_TS_EXEC_DONE), probe_lag_ns(rec),
+	       (unsigned long long)rec->lib_exits);
+	json_count(t, "kvm_exits", KF_SRC_KVM_EXIT, c->exits);
+	if (source_usable(t, KF_SRC_KVM_EXIT))
+		json_reasons("exit_reasons", c, 0, exit_reason_name);
+	json_count(t, "user_exits", KF_SRC_USER_EXIT, c->user_exits);
+	json_count(t, "user_exits_exec", KF_SRC_USER_EXIT, rec->exec.user_exits);
+	if (source_usable(t, KF_SRC_USER_EXIT))
+		json_reasons("user_exit_reasons", c, 1, user_reason_name);
+	json_count(t, "pio", KF_SRC_PIO, c->pio);
+	json_count(t, "stage2_faults", KF_SRC_STAGE2_FAULT, c->stage2_faults);
+	json_count(t, "stage2_sptes", KF_SRC_SPTE, c->sptes);
+	json_count(t, "host_faults", KF_SRC_HOST_FAULT, c->host_faults);
+	json_count(t, "host_cow_faults", KF_SRC_HOST_FAULT, c->host_cow_faults);
+	json_count(t, "mm_faults", KF_SRC_MM_FAULT, c->mm_faults);
+	json_count(t, "mm_write_faults", KF_SRC_MM_FAULT, c->mm_write_faults);
 	puts("}");
 	fflush(stdout);
 }
@@ -238,8 +310,10 @@ static void json_record(const struct tracer *t, const struct kf_trace_rec *rec)
 static void on_record(const struct kf_trace_rec *rec, void *arg)
 {
 	struct trace_state *st = arg;
+	struct kf_trace_counts c;
 	__u64 sum = 0;
 
+	counts_total(rec, &c);
 	st->records++;
 	for (int i = 0; i < NR_PHASES; i++) {
 		long long ns = phase_ns(rec, &phases[i]);
@@ -250,17 +324,17 @@ static void on_record(const struct kf_trace_rec *rec, void *arg)
 		}
 	}
 	hist_add(&st->total, sum);
-	st->exits += rec->exits;
-	st->user_exits += rec->user_exits;
-	st->pio += rec->pio;
-	st->stage2_faults += rec->stage2_faults;
-	st->sptes += rec->sptes;
-	st->host_faults += rec->host_faults;
-	st->host_cow_faults += rec->host_cow_faults;
-	st->mm_faults += rec->mm_faults;
-	st->mm_write_faults += rec->mm_write_faults;
+	st->exits += c.exits;
+	st->user_exits += c.user_exits;
+	st->pio += c.pio;
+	st->stage2_faults += c.stage2_faults;
+	st->sptes += c.sptes;
+	st->host_faults += c.host_faults;
+	st->host_cow_faults += c.host_cow_faults;
+	st->mm_faults += c.mm_faults;
+	st->mm_write_faults += c.mm_write_faults;
 	if (st->json)
-		json_record(st->tracer, rec);
+		json_record(st->tracer, rec, &c);
 }
 
 /* --- the terminal ---------------------------------------------------------------- */

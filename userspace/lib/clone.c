@@ -47,7 +47,7 @@ static int user_clone_build(struct kf_clone *clone, const char *name)
 	err = vm_create(&clone->vm, name, clone->mem, tmpl->mem_size);
 	if (err)
 		goto unmap;
-	KF_PROBE1(spawn_vm, clone->id);
+	clone->t_vm = vm_now_ns();
 	err = state_restore(&clone->vm, &tmpl->state, 0);
 	if (err)
 		goto destroy_vm;
@@ -70,17 +70,17 @@ static void clone_unbuild(struct kf_clone *clone)
 
 int kf_spawn(struct kf_template *tmpl, struct kf_clone **out)
 {
-	uint64_t t0 = vm_now_ns();
+	uint64_t t0 = vm_now_ns(), t_vm = 0, t_restored = 0, t_done;
 	uint64_t id = atomic_fetch_add(&tmpl->next_id, 1);
 	struct kf_clone *clone;
 	char name[32];
 	int err;
 
-	/* First thing: the phases kfork trace sums must cover all of kf_spawn(). */
-	KF_PROBE1(spawn_start, id);
 	clone = calloc(1, sizeof(*clone));
-	if (!clone)
-		return kf_fail(-ENOMEM, "spawn from %s", tmpl->name);
+	if (!clone) {
+		err = kf_fail(-ENOMEM, "spawn from %s", tmpl->name);
+		goto probe;
+	}
 	clone->kmod_fd = -1;
 	clone->dec = malloc(sizeof(*clone->dec));
 	if (!clone->dec) {
@@ -94,17 +94,19 @@ int kf_spawn(struct kf_template *tmpl, struct kf_clone **out)
 		err = kmod_clone_build(clone, name);
 	else
 		err = user_clone_build(clone, name);
+	t_vm = clone->t_vm;
 	if (err)
 		goto free_dec;
 	clone->vm.uart.tx = exec_guest_tx;
 	clone->vm.uart.tx_arg = clone;
-	KF_PROBE1(spawn_restored, clone->id);
+	t_restored = vm_now_ns();
 	err = clone_arm(clone);
 	if (err)
 		goto unbuild;
 	atomic_fetch_add(&tmpl->refs, 1);
-	clone->spawn_ns = vm_now_ns() - t0;
-	KF_PROBE2(spawn_done, clone->id, clone->spawn_ns);
+	t_done = vm_now_ns();
+	clone->spawn_ns = t_done - t0;
+	KF_PROBE6(spawn_done, id, t0, t_vm, t_restored, t_done, 0);
 	*out = clone;
 	return 0;
 
@@ -114,38 +116,46 @@ free_dec:
 	free(clone->dec);
 free_clone:
 	free(clone);
+probe:
+	KF_PROBE6(spawn_done, id, t0, t_vm, t_restored, 0, err);
 	return err;
 }
 
 int kf_reset(struct kf_clone *clone)
 {
-	uint64_t t0 = vm_now_ns();
+	uint64_t t0 = vm_now_ns(), t_done;
 	int err;
 
-	KF_PROBE1(reset_start, clone->id);
 	/* A half-done PIO would otherwise complete into the restored registers. */
 	err = vm_complete_io(&clone->vm);
 	if (err)
-		return err;
+		goto probe;
 	if (clone->tmpl->backend == KF_BACKEND_KMOD) {
 		err = kmod_clone_reset(clone);
 		if (err)
-			return err;
+			goto probe;
 	} else {
 		/* Drop every private (copied) page: the mapping falls back to the template's. */
-		if (madvise(clone->mem, clone->tmpl->mem_size, MADV_DONTNEED) < 0)
-			return kf_fail(-errno, "madvise(DONTNEED) resetting clone %llu",
-				       (unsigned long long)clone->id);
+		if (madvise(clone->mem, clone->tmpl->mem_size, MADV_DONTNEED) < 0) {
+			err = kf_fail(-errno, "madvise(DONTNEED) resetting clone %llu",
+				      (unsigned long long)clone->id);
+			goto probe;
+		}
 		err = state_restore(&clone->vm, &clone->tmpl->state, 1);
 		if (err)
-			return err;
+			goto probe;
 	}
 	err = clone_arm(clone);
 	if (err)
-		return err;
-	clone->spawn_ns = vm_now_ns() - t0;
-	KF_PROBE2(reset_done, clone->id, clone->spawn_ns);
+		goto probe;
+	t_done = vm_now_ns();
+	clone->spawn_ns = t_done - t0;
+	KF_PROBE4(reset_done, clone->id, t0, t_done, 0);
 	return 0;
+
+probe:
+	KF_PROBE4(reset_done, clone->id, t0, 0, err);
+	return err;
 }
 
 void clone_teardown(struct kf_clone *clone)

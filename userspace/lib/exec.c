@@ -22,6 +22,7 @@ struct exec_session {
 	struct kf_exec_result *res;
 	size_t out_cap, err_cap;
 	uint64_t t0;
+	uint64_t t_first;	/* first byte from the guest, 0 until then */
 	int done;
 	int err;		/* -errno once the exec failed */
 };
@@ -174,9 +175,9 @@ void exec_guest_tx(void *arg, uint8_t byte)
 	struct exec_session *s = clone->session;
 	size_t used;
 
-	if (s && !s->res->first_byte_ns) {
-		s->res->first_byte_ns = vm_now_ns() - s->t0;
-		KF_PROBE1(exec_first_byte, clone->id);
+	if (s && !s->t_first) {
+		s->t_first = vm_now_ns();
+		s->res->first_byte_ns = s->t_first - s->t0;
 	}
 	if (kf_decoder_feed(clone->dec, &byte, 1, &used) == KF_DEC_FRAME)
 		exec_on_frame(clone, clone->dec->type, kf_decoder_payload(clone->dec),
@@ -234,16 +235,14 @@ int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exe
 		return kf_reject(-E2BIG, "exec on clone %llu: code is %zu bytes, limit %zu",
 			       (unsigned long long)clone->id, req->code_len,
 			       (size_t)KF_FRAME_MAX_PAYLOAD - sizeof(struct kf_msg_exec));
-	/* exec_ns and the exec_start probe mark the same instant: kfork trace sums phases. */
 	s.t0 = vm_now_ns();
-	KF_PROBE1(exec_start, clone->id);
 	err = exec_queue_request(clone, req);
 	if (!err)
 		err = vm_uart_sync_irq(&clone->vm);
 	if (err) {
 		s.err = kf_fail(err, "exec on clone %llu: queueing the request",
 				(unsigned long long)clone->id);
-		KF_PROBE4(exec_done, clone->id, vm_now_ns() - s.t0, 0, s.err);
+		KF_PROBE6(exec_done, clone->id, s.t0, 0, vm_now_ns(), 0, s.err);
 		return s.err;
 	}
 	if (req->timeout_ms)
@@ -256,9 +255,13 @@ int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exe
 		res->exits = clone->vm.exits - exits0;
 	}
 	clone->session = NULL;
-	res->exec_ns = vm_now_ns() - s.t0;
-	KF_PROBE4(exec_done, clone->id, res->exec_ns, res->exits,
-		  err ? err : (s.err ? s.err : res->exit_code));
+	{
+		uint64_t t_done = vm_now_ns();
+
+		res->exec_ns = t_done - s.t0;
+		KF_PROBE6(exec_done, clone->id, s.t0, s.t_first, t_done, res->exits,
+			  err ? err : (s.err ? s.err : res->exit_code));
+	}
 	if (err == -ETIMEDOUT) {
 		res->timed_out = 1;
 		clone->needs_reset = 1;

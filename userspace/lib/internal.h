@@ -36,6 +36,7 @@ struct kf_clone {
 	int init_pending;		/* INIT sent, INIT_OK not seen yet */
 	int needs_reset;		/* an exec timed out: state unknown */
 	uint64_t spawn_ns;
+	uint64_t t_vm;			/* this spawn's VM, memory and vCPU exist (spawn_done) */
 	int kmod_fd;			/* kmod backend: the clone fd, else -1 */
 	struct kf_clone *reap_next;
 };

@@ -11,7 +11,7 @@
 #include "../../kmod/uapi/kfork.h"
 #include "lib/error.h"
 #include "lib/internal.h"
-#include "lib/probes.h"
+#include "vmm/run.h"
 
 _Static_assert((int)ST_UART == KFORK_STATE_UART && (int)ST_MAX == KFORK_STATE_MAX &&
 	       (int)ST_CPUID == KFORK_STATE_CPUID && (int)ST_VCPU_EVENTS == KFORK_STATE_VCPU_EVENTS,
@@ -85,7 +85,7 @@ int kmod_clone_build(struct kf_clone *clone, const char *name)
 
 	if (ioctl(tmpl->kmod_fd, KFORK_SPAWN, &sp) < 0)
 		return kf_fail(-errno, "KFORK_SPAWN of %s from %s", name, tmpl->name);
-	KF_PROBE1(spawn_vm, clone->id);
+	clone->t_vm = vm_now_ns();
 	memset(vm, 0, sizeof(*vm));
 	snprintf(vm->name, sizeof(vm->name), "%s", name);
 	uart_init(&vm->uart);

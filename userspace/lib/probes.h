@@ -4,23 +4,26 @@
 #define KF_LIB_PROBES_H
 
 /*
- * Provider "kfork". Every probe's first argument is the clone id, so that the
- * BPF side can join the phases of one spawn. A probe is a single nop until a
- * tracer attaches (systemtap-sdt-dev's sys/sdt.h).
+ * Provider "kfork". A probe is a single nop until a tracer attaches
+ * (systemtap-sdt-dev's sys/sdt.h); attached, each hit is a uprobe trap, which
+ * costs microseconds on hardware and ~250 us in the emulated lab. So there is
+ * one probe per library call, fired after libkfork's own clock has stopped,
+ * and it carries every stamp of the call: CLOCK_MONOTONIC ns, the clock BPF's
+ * bpf_ktime_get_ns() reads. The first argument is the clone id, which joins a
+ * spawn to its exec; the BPF side attributes a thread's KVM events to the call
+ * that ends with the thread's next probe.
  *
- *   spawn_start(id)        kf_spawn() entered
- *   spawn_vm(id)           VM, memory slot, irqchip, vCPU created
- *   spawn_restored(id)     machine state restored
- *   spawn_done(id, ns)     clone runnable; ns = spawn latency as libkfork measured it
- *   reset_start(id), reset_done(id, ns)
- *   exec_start(id)         kf_exec() entered, request queued
- *   exec_first_byte(id)    first byte from the guest during this exec
- *   exec_done(id, ns, exits, status)  result in hand; exits = KVM_RUN returns
+ *   spawn_done(id, t_start, t_vm, t_restored, t_done, err)
+ *       kf_spawn(): entered, VM + memory + vCPU created, machine state restored,
+ *       clone runnable (or failed with -errno err; later stamps 0)
+ *   exec_done(id, t_start, t_first_byte, t_done, exits, status)
+ *       kf_exec(): request queued, first byte from the guest (0: none), result
+ *       in hand; exits = KVM_RUN returns; status = exit code or -errno
+ *   reset_done(id, t_start, t_done, err)
  */
 #include <sys/sdt.h>
 
-#define KF_PROBE1(name, a)		DTRACE_PROBE1(kfork, name, a)
-#define KF_PROBE2(name, a, b)		DTRACE_PROBE2(kfork, name, a, b)
-#define KF_PROBE4(name, a, b, c, d)	DTRACE_PROBE4(kfork, name, a, b, c, d)
+#define KF_PROBE4(name, a, b, c, d)		DTRACE_PROBE4(kfork, name, a, b, c, d)
+#define KF_PROBE6(name, a, b, c, d, e, f)	DTRACE_PROBE6(kfork, name, a, b, c, d, e, f)
 
 #endif
