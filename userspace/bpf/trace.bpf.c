@@ -138,7 +138,8 @@ static __always_inline void emit(struct kf_trace_rec *rec)
 		return;
 	}
 	__builtin_memcpy(out, rec, sizeof(*out));
-	bpf_ringbuf_submit(out, 0);
+	/* kfork trace polls: no wakeup in the middle of the caller's next spawn. */
+	bpf_ringbuf_submit(out, BPF_RB_NO_WAKEUP);
 }
 
 static __always_inline void reason_add(struct kf_trace_reason *tab, __u32 *nr, __u32 max,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -287,10 +288,19 @@ free_tracer:
 	return err;
 }
 
+/*
+ * Records are submitted without a wakeup (one per spawn would wake this
+ * process in the middle of the next spawn, on the traced machine's CPUs):
+ * sleep, then take what came.
+ */
 int tracer_poll(struct tracer *t, int timeout_ms)
 {
-	int n = ring_buffer__poll(t->rb, timeout_ms);
+	struct timespec ts = { timeout_ms / 1000, (timeout_ms % 1000) * 1000000L };
+	int n;
 
+	if (timeout_ms > 0 && nanosleep(&ts, NULL) && errno != EINTR)
+		return -errno;
+	n = ring_buffer__consume(t->rb);
 	return n == -EINTR ? 0 : n;
 }
 

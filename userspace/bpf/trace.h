@@ -130,6 +130,7 @@ int tracer_open(pid_t pid, const char *binary, unsigned int sources, int verbose
 		tracer_rec_fn fn, void *arg, struct tracer **out, char *msg, size_t msg_len);
 /* The KF_SRC_* whose name (or the part after ':') is name, or -1. */
 int tracer_source_by_name(const char *name);
+/* Sleeps timeout_ms (records come without wakeups), then hands every record to fn. */
 int tracer_poll(struct tracer *t, int timeout_ms);
 const struct tracer_source *tracer_source(const struct tracer *t, unsigned int src);
 /* Hits per KF_SRC_* since open; fired[KF_SRC_MAX] = records lost to a full ring buffer. */
