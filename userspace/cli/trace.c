@@ -17,7 +17,7 @@
 #define TRACEFS			"/sys/kernel/tracing"
 #define HIST_SLOTS		40
 
-/* A phase runs from one USDT stamp to the next; alt_from stands in when from never fired. */
+/* A phase runs from one libkfork stamp to the next; alt_from stands in when from is 0 (no output). */
 static const struct phase {
 	const char *name;
 	const char *what;
