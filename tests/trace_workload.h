@@ -162,7 +162,8 @@ struct trace_check {
 	int sum_off;		/* phase sum more than 5% off libkfork's spawn + exec */
 	int lag_off;		/* a probe's BPF clock reading not within 0..1 s after libkfork's stamp */
 	int exits_off;		/* user_exits_exec != lib_exits (where counted) */
-	int exits_counted;	/* records with user_exits not null */
+	int exits_counted;	/* records with user_exits not null (--exits) */
+	int lib_exits_counted;	/* records with libkfork's own KVM_RUN count > 0 */
 	int kvm_exits_counted;	/* records with kvm_exits not null and > 0 */
 	int stage2_counted;	/* records with stage2_faults > 0 */
 	int faults_null;	/* records with stage2_faults and mm_faults null (not asked for) */
@@ -196,6 +197,8 @@ static void trace_check_records(const struct trace_run *r, struct trace_check *c
 			c->sum_off++;
 		if (lag < 0 || lag > 1000000000ll)
 			c->lag_off++;
+		if (json_num(line, "lib_exits") > 0)
+			c->lib_exits_counted++;
 		if (ue >= 0) {
 			c->exits_counted++;
 			if (ue != json_num(line, "lib_exits"))

@@ -45,7 +45,7 @@ struct trace_state {
 	__u64 records, records_shown;
 	struct hist phase[NR_PHASES];
 	struct hist total;		/* sum of the phases */
-	__u64 exits, user_exits, pio, stage2_faults, sptes, host_faults, host_cow_faults;
+	__u64 exits, user_exits, lib_exits, pio, stage2_faults, sptes, host_faults, host_cow_faults;
 	__u64 mm_faults, mm_write_faults;
 };
 
@@ -326,6 +326,7 @@ static void on_record(const struct kf_trace_rec *rec, void *arg)
 	hist_add(&st->total, sum);
 	st->exits += c.exits;
 	st->user_exits += c.user_exits;
+	st->lib_exits += rec->lib_exits;
 	st->pio += c.pio;
 	st->stage2_faults += c.stage2_faults;
 	st->sptes += c.sptes;
@@ -368,6 +369,8 @@ static void print_histograms(FILE *f, const struct trace_state *st, int clear)
 	fputs("\nper spawn (mean):\n", f);
 	print_counter(f, st, KF_SRC_KVM_EXIT, "VM exits (kvm_exit)", st->exits);
 	print_counter(f, st, KF_SRC_USER_EXIT, "exits to user space", st->user_exits);
+	fprintf(f, "  %-34s %.1f\n", "KVM_RUN returns in kf_exec (libkfork)",
+		st->records ? (double)st->lib_exits / st->records : 0.0);
 	print_counter(f, st, KF_SRC_PIO, "port I/O", st->pio);
 	print_counter(f, st, KF_SRC_STAGE2_FAULT, "stage-2 faults", st->stage2_faults);
 	print_counter(f, st, KF_SRC_SPTE, "stage-2 entries installed", st->sptes);
@@ -459,7 +462,9 @@ static void usage(void)
 	      "  that links libkfork (default: this kfork, or PID's executable);\n"
 	      "  --faults: also count stage-2 faults and entries and host page faults\n"
 	      "  (per-page events: slows spawns down); --exits: also count VM exits by\n"
-	      "  reason and port I/O (per-exit events: slows spawns down); --sources:\n"
+	      "  reason, port I/O and exits to user space in the kernel (per-exit events:\n"
+	      "  slows execs down; libkfork's own count of KVM_RUN returns is always\n"
+	      "  there); --sources:\n"
 	      "  exactly these optional\n"
 	      "  attach points, comma-separated (kvm_exit,kvm_userspace_exit,kvm_pio,\n"
 	      "  kvm_page_fault,kvm_mmu_set_spte,page_fault_user,handle_mm_fault; none)\n", stderr);
