@@ -96,7 +96,10 @@ def stat(v, unit="us"):
 
 def summarize_place(d):
     """Everything of one place (host or lab): env, floor, figures per kind/backend, traces, peers."""
-    place = {"env": load(os.path.join(d, "env.json")), "configs": {}, "peer": {}, "raw": {}}
+    env = os.path.join(d, "env.json")
+    if not os.path.exists(env):	# the kmod/floor/peer lab VM failed; the user one wrote its own
+        env = os.path.join(d, "env-user.json")
+    place = {"env": load(env), "configs": {}, "peer": {}, "raw": {}}
     fl = load(os.path.join(d, "floor.json"))
     if "samples_us" in fl:
         place["floor"] = {k: stat(v) for k, v in fl["samples_us"].items()}
@@ -247,6 +250,10 @@ def place_table(name, pl):
            f"{env.get('mode', '?')} run at {env.get('date', '?')}, commit {env.get('commit', '?')}"
            + (f", kfork.ko: {env.get('kfork_kmod')} ({env.get('kmod_build', '?')})" if name.startswith("lab") else "") + ".",
            ""]
+    if env.get("lab_vms") == 2:
+        out += ["The lab VM has one vCPU, so the user backend and the kmod backend (with the floor and "
+                "the peer) ran at the same time in two lab VMs, one per host core, each building its "
+                "own templates from the same kernel and initramfs.", ""]
     fl = pl.get("floor", {})
     floor_p50 = fl.get("total", {}).get("p50") if "unavailable" not in fl else None
     if "unavailable" in fl:
@@ -572,7 +579,7 @@ def main():
     res = {"places": {}, "missing": {}}
     for name in ("host", "lab"):
         d = os.path.join(run, name)
-        if os.path.exists(os.path.join(d, "env.json")):
+        if any(os.path.exists(os.path.join(d, e)) for e in ("env.json", "env-user.json")):
             res["places"][name] = summarize_place(d)
         else:
             res["missing"][name] = ("the lab part did not run (LAB=0) or did not come up; see bench/run.sh output"

@@ -1,9 +1,17 @@
 #!/bin/bash
 # SPDX-License-Identifier: GPL-2.0-only
-# run.sh - drives `make bench`: the host part, then one lab boot for the Linux guests and the peer, then the report.
+# run.sh - drives `make bench`: the host part, then the lab part for the Linux guests and the peer, then the report.
 #
-#   bench/run.sh                 what `make bench` runs (QUICK=1: fewer samples; LAB=0: host only)
-#   bench/run.sh --in-lab DIR    the lab part (run by the lab itself through tests/lab/lab.sh run)
+#   bench/run.sh                 what `make bench` runs (QUICK=1: fewer samples; LAB=0: host only;
+#                                LAB_VMS=1: the whole lab part in one lab VM instead of two)
+#   bench/run.sh --in-lab DIR [ROLE]  the lab part (run by the lab itself through tests/lab/lab.sh
+#                                run); ROLE all (default), user (the user backend's figures) or
+#                                kmod (the kmod backend's, the floor and the peer)
+#
+# The lab VM has one vCPU (LAB.md: -smp 2 livelocks under TCG), so by default
+# two lab VMs run at once, one per host core: one measures the user backend,
+# the other the kmod backend, the floor and the peer. Each builds its own
+# templates from the same kernel and initramfs.
 #   bench/run.sh --report DIR    (re)write the results from a run directory
 #
 # Raw samples land in build/bench/run-<stamp>/{host,lab}/*.json; bench/report.py
@@ -25,15 +33,15 @@ if [[ "${QUICK:-}" == 1 ]]; then
 	MODE=quick
 	HOST_N=200 HOST_RESETS=100 HOST_FANOUT=200 HOST_FLOOR=300 TP_S=2
 	LAB_N=30 LAB_POOL_N=20 LAB_PY_N=15 LAB_RESETS=8 LAB_FANOUT=30 LAB_FANOUT_S=30 LAB_FLOOR=40 LAB_TP_S=2
-	PEER_N=3 TRACE_N=20
+	PEER_N=3 TRACE_N=20 TRACE_PY_N=10
 else
 	MODE=full
 	# The lab runs a Linux guest spawn+exec in ~0.1 s (python ~0.3 s): to stay
 	# within 30 minutes, 1000 spawns go to the minimal guest's cold spawn/TTFR,
 	# fewer to the pool, python and resets (the report gives every n).
 	HOST_N=1000 HOST_RESETS=1000 HOST_FANOUT=1000 HOST_FLOOR=1000 TP_S=10
-	LAB_N=1000 LAB_POOL_N=300 LAB_PY_N=500 LAB_RESETS=100 LAB_FANOUT=1000 LAB_FANOUT_S=180 LAB_FLOOR=300 LAB_TP_S=5
-	PEER_N=20 TRACE_N=200
+	LAB_N=1000 LAB_POOL_N=300 LAB_PY_N=1000 LAB_RESETS=100 LAB_FANOUT=1000 LAB_FANOUT_S=420 LAB_FLOOR=300 LAB_TP_S=5
+	PEER_N=20 TRACE_N=200 TRACE_PY_N=100
 fi
 
 # Writes DIR/env.json: where this part ran.
@@ -69,10 +77,11 @@ describe_machine()
 		--arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 		--arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
 		--arg kmod "${KFORK_KMOD:-absent}" --arg kmod_build "$kmod_build" \
+		--argjson vms "${LAB_VMS:-1}" \
 		'{place: $place, hostname: $host, kernel: $kernel, kvm: $kvm, cpu: $cpu, cores: $cores,
 		  mem_kib: $mem, date: $date, commit: $commit, mode: $mode, kfork_kmod: $kmod,
-		  kmod_build: $kmod_build}' \
-		>"$dir/env.json"
+		  kmod_build: $kmod_build, lab_vms: $vms}' \
+		>"$dir/${3:-env.json}"
 }
 
 # An explicit "unavailable" record, so the report says why a figure is missing.
@@ -166,29 +175,37 @@ host_part()
 	rm -f "$tmpl"
 }
 
+# One lab VM's share: ROLE all, user (user backend) or kmod (kmod backend, floor, peer).
 lab_part()
 {
-	local dir=$1 tmp=/tmp/kfork-bench kind backend args
+	local dir=$1 role=$2 tmp=/tmp/kfork-bench kind backend args backends=(user kmod)
 
+	[[ $role == all ]] || backends=("$role")
 	mkdir -p "$dir" "$tmp"
-	describe_machine "$dir" lab
+	if [[ $role == user ]]; then
+		describe_machine "$dir" lab env-user.json
+	else
+		describe_machine "$dir" lab
+	fi
 	# A freshly booted lab's CRNG may block the first getrandom() for seconds:
 	# kfork-bench records how long its first one took; this warms it first.
 	head -c 16 /dev/random >/dev/null
-	note "lab: floor ($LAB_FLOOR runs)"
-	"$BENCH" floor -n "$LAB_FLOOR" >"$dir/floor.json"
+	if [[ $role != user ]]; then
+		note "lab: floor ($LAB_FLOOR runs)"
+		"$BENCH" floor -n "$LAB_FLOOR" >"$dir/floor.json"
+	fi
 	for kind in minimal python; do
-		note "lab: building the $kind template"
-		local t0=$EPOCHREALTIME
-		if ! "$KFORK" template build --kind "$kind" -o "$tmp/$kind.tmpl" >"$dir/build-$kind.log" 2>&1; then
-			for backend in user kmod; do
+		note "lab[$role]: building the $kind template"
+		local t0=$EPOCHREALTIME log=$dir/build-$kind-$role.log
+		if ! "$KFORK" template build --kind "$kind" -o "$tmp/$kind.tmpl" >"$log" 2>&1; then
+			for backend in "${backends[@]}"; do
 				unavailable "$dir/figures-$kind-$backend.json" figures "$kind" "$backend" \
-					"kfork template build --kind $kind failed in the lab: $(tail -1 "$dir/build-$kind.log")"
+					"kfork template build --kind $kind failed in the lab: $(tail -1 "$log")"
 			done
 			continue
 		fi
-		note "lab: $kind template built in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
-		for backend in user kmod; do
+		note "lab[$role]: $kind template built in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s"
+		for backend in "${backends[@]}"; do
 			if [[ $backend == kmod && ! -e /dev/kfork ]]; then
 				unavailable "$dir/figures-$kind-$backend.json" figures "$kind" kmod \
 					"no /dev/kfork in the lab (KFORK_KMOD=${KFORK_KMOD:-absent}: build kmod/ with Debian's 6.1 headers)"
@@ -199,24 +216,27 @@ lab_part()
 			else
 				args=(-n "$LAB_PY_N" -p "$((LAB_POOL_N / 3))" -s ttfr,pool)
 			fi
-			note "lab: figures, $kind guest, $backend backend"
+			note "lab[$role]: figures, $kind guest, $backend backend"
 			in_memcg "$BENCH" figures -t "$tmp/$kind.tmpl" -k "$kind" -b "$backend" "${args[@]}" \
 				>"$dir/figures-$kind-$backend.json"
-			[[ $kind != minimal ]] || traced "$dir" "$tmp/$kind.tmpl" "$kind" "$backend" "$TRACE_N"
+			traced "$dir" "$tmp/$kind.tmpl" "$kind" "$backend" \
+				"$([[ $kind == minimal ]] && echo "$TRACE_N" || echo "$TRACE_PY_N")"
 		done
+		if [[ $role != user ]]; then
+			note "lab: peer (QEMU restoring its own snapshot), $kind guest, $PEER_N restores"
+			"$BENCH" peer -K build/guest/vmlinux -I "build/guest/$kind.cpio.gz" -k "$kind" \
+				-n "$PEER_N" -w "$tmp" >"$dir/peer-$kind.json" || true
+			cp "$tmp/kfork-peer-$kind.log" "$dir/" 2>/dev/null || true
+		fi
 		rm -f "$tmp/$kind.tmpl"
-		note "lab: peer (QEMU restoring its own snapshot), $kind guest, $PEER_N restores"
-		"$BENCH" peer -K build/guest/vmlinux -I "build/guest/$kind.cpio.gz" -k "$kind" \
-			-n "$PEER_N" -w "$tmp" >"$dir/peer-$kind.json" || true
-		cp "$tmp/kfork-peer-$kind.log" "$dir/" 2>/dev/null || true
 	done
 }
 
 case "${1:-}" in
 --in-lab)
-	[[ $# -eq 2 ]] || die "usage: $0 --in-lab DIR"
+	[[ $# -eq 2 || ( $# -eq 3 && $3 =~ ^(all|user|kmod)$ ) ]] || die "usage: $0 --in-lab DIR [all|user|kmod]"
 	[[ "${KFORK_LAB:-}" == 1 ]] || die "--in-lab runs inside the lab: tests/lab/lab.sh run '$0 --in-lab DIR'"
-	lab_part "$2"
+	lab_part "$2" "${3:-all}"
 	exit 0
 	;;
 --report)
@@ -224,7 +244,7 @@ case "${1:-}" in
 	exec python3 bench/report.py "$2"
 	;;
 "") ;;
-*) die "usage: $0 [--in-lab DIR | --report DIR]" ;;
+*) die "usage: $0 [--in-lab DIR [ROLE] | --report DIR]" ;;
 esac
 
 [[ $EUID -eq 0 ]] || die "needs root (/dev/kvm, BPF tracing)"
@@ -237,11 +257,26 @@ mkdir -p "$RUN"
 note "$MODE run into $RUN"
 host_part "$RUN/host"
 if [[ "${LAB:-}" != 0 ]]; then
-	note "lab: one boot for the Linux guests, both backends and the peer"
+	LAB_VMS=${LAB_VMS:-2}
+	[[ $LAB_VMS == 1 || $LAB_VMS == 2 ]] || die "LAB_VMS is 1 or 2, not '$LAB_VMS'"
 	# the lab runner's default 1800 s is less than a full lab part on a loaded machine
-	LAB_TIMEOUT=${LAB_TIMEOUT:-$([[ $MODE == quick ]] && echo 900 || echo 5400)} \
-		tests/lab/lab.sh run "QUICK=${QUICK:-} bench/run.sh --in-lab $RUN/lab" ||
-		note "the lab part failed (status $?): its figures are reported unavailable"
+	export LAB_TIMEOUT=${LAB_TIMEOUT:-$([[ $MODE == quick ]] && echo 900 || echo 5400)}
+	if [[ $LAB_VMS == 1 ]]; then
+		note "lab: one boot for the Linux guests, both backends and the peer"
+		tests/lab/lab.sh run "QUICK=${QUICK:-} LAB_VMS=1 bench/run.sh --in-lab $RUN/lab all" ||
+			note "the lab part failed (status $?): its figures are reported unavailable"
+	else
+		note "lab: two lab VMs at once, one per core: the user backend; the kmod backend, floor and peer"
+		pids=()
+		for role in user kmod; do
+			tests/lab/lab.sh run "QUICK=${QUICK:-} LAB_VMS=2 bench/run.sh --in-lab $RUN/lab $role" &
+			pids+=($!)
+		done
+		for i in 0 1; do
+			wait "${pids[$i]}" ||
+				note "the lab part of the $([[ $i == 0 ]] && echo user || echo kmod) backend failed (status $?): its figures are reported unavailable"
+		done
+	fi
 fi
 python3 bench/report.py "$RUN"
 note "done in $(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s"
