@@ -40,7 +40,7 @@ struct agent_exec {
 /* The shared-memory mailbox (proto/kf_mbox.h), when the host offers one. */
 struct agent_mbox {
 	bool mapped;		/* h2g is drained on a doorbell byte */
-	bool on;		/* frames to the host go into g2h, not to the line */
+	bool on;		/* frames to the host go into g2h: h2g brought some */
 	bool dirty;		/* g2h written or h2g consumed since the last doorbell */
 	struct kf_mbox_hdr *hdr;
 	volatile uint32_t *doorbell;

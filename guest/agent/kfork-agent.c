@@ -486,6 +486,5 @@ int main(int argc, char **argv)
 	err = link_send(a, KF_MSG_READY, a->kind, strlen(a->kind));
 	if (err)
 		agent_fatal(a, "send READY: %s", strerror(-err));
-	a->mbox.on = a->mbox.mapped;
 	agent_serve(a);
 }

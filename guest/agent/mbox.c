@@ -54,8 +54,10 @@ static void *mbox_map(int fd, uint64_t gpa, size_t len)
 
 /*
  * Map the mailbox and the doorbell page and tell the host (agent_flags) that
- * frames will use them. Called before READY, so it is in the template; READY
- * itself still goes on the line, then a->mbox.on switches the agent over.
+ * the agent can use them. Called before READY, so it is in the template.
+ * READY still goes on the line; frames go to g2h only once a host has sent
+ * frames through h2g (mbox_drain), so an older host that knows nothing of
+ * the mailbox keeps talking serial to this agent.
  */
 int mbox_open(struct agent *a)
 {
@@ -156,6 +158,7 @@ void mbox_drain(struct agent *a)
 	int32_t n;
 
 	while ((n = kf_ring_get(&m->h2g, buf, sizeof(buf))) > 0) {
+		m->on = true;		/* this host speaks mailbox: answer the same way */
 		m->dirty = true;	/* room freed: the host may have more queued */
 		for (off = 0; off < (size_t)n; off += used) {
 			switch (kf_decoder_feed(&m->dec, buf + off, n - off, &used)) {
