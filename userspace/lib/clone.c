@@ -26,11 +26,16 @@ static int clone_map_memory(struct kf_clone *clone)
 	return 0;
 }
 
+/* The guest rang: drain g2h, refill h2g; a refill's doorbell byte needs IRQ 4 raised. */
 static int clone_doorbell(void *arg)
 {
 	struct kf_clone *clone = arg;
+	struct vm *vm = &clone->vm;
+	int err = mbox_doorbell(&clone->mbox, vm);
 
-	return mbox_doorbell(&clone->mbox, &clone->vm);
+	if (err || uart_irq_level(&vm->uart) == vm->uart.regs.irq_level)
+		return err;
+	return vm_uart_sync_irq(vm);
 }
 
 /*

@@ -44,7 +44,10 @@ struct mbox {
 int mbox_attach(struct mbox *m, struct vm *vm, const struct kf_mbox_hdr *tmpl_hdr);
 void mbox_free(struct mbox *m);
 
-/* Queue bytes for the guest: into h2g as far as they fit, then one doorbell byte. */
+/*
+ * Queue bytes for the guest: into h2g as far as they fit, then one doorbell
+ * byte into the UART. Both calls leave IRQ 4 to the caller (vm_uart_sync_irq).
+ */
 int mbox_send(struct mbox *m, struct vm *vm, const void *buf, size_t len);
 
 /* The guest rang (an MMIO write to the doorbell page): drain g2h, refill h2g. */
