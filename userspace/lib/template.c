@@ -45,14 +45,20 @@ static int backend_choose(enum kf_backend asked, enum kf_backend *out)
 	return 0;
 }
 
-/* Read the frozen mailbox header: clones of this template talk over it or over serial only. */
+/*
+ * Read the frozen mailbox header: clones of this template talk over it or
+ * over serial only. KFORK_MAILBOX=0 keeps them on serial, as an older kfork
+ * would (the agent answers the way it is spoken to): for comparisons.
+ */
 static int template_mbox_probe(struct kf_template *tmpl)
 {
+	const char *env = getenv("KFORK_MAILBOX");
 	struct kf_mbox_hdr *h = &tmpl->mbox_hdr;
 	int ret;
 
 	tmpl->has_mbox = 0;
-	if (tmpl->kind == KF_KIND_TINY || tmpl->mem_size < 2 * KF_MBOX_SIZE)
+	if (tmpl->kind == KF_KIND_TINY || tmpl->mem_size < 2 * KF_MBOX_SIZE ||
+	    (env && !strcmp(env, "0")))
 		return 0;
 	errno = 0;
 	if (pread(tmpl->memfd, h, sizeof(*h), mbox_gpa(tmpl->mem_size)) != (ssize_t)sizeof(*h))
