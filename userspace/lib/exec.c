@@ -267,7 +267,10 @@ int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exe
 	if (!err)
 		err = vm_uart_sync_irq(&clone->vm);
 	if (err) {
-		s.err = kf_fail(err, "exec on clone %llu: queueing the request",
+		/* Part of the request may be on its way: the clone's state is unknown. */
+		clone->needs_reset = 1;
+		s.err = err == -EPROTO ? err :	/* the mailbox said what the guest broke */
+			kf_fail(err, "exec on clone %llu: queueing the request",
 				(unsigned long long)clone->id);
 		KF_PROBE6(exec_done, clone->id, s.t0, 0, vm_now_ns(), 0, s.err);
 		return s.err;
