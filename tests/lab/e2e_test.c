@@ -355,6 +355,33 @@ TEST_F_TIMEOUT(guest, mailbox_cuts_exits_and_serial_still_works, 600)
 	EXPECT_LT(mbox * 2, serial);
 }
 
+/*
+ * Guest code (root in the guest) scribbles the mailbox through /dev/mem: a
+ * g2h index claiming more than the ring holds, then a doorbell. That exec
+ * fails with a protocol error naming the ring; the clone wants a reset and
+ * then works again.
+ */
+TEST_F_TIMEOUT(guest, hostile_mailbox_index_fails_that_clone_until_reset, 600)
+{
+	static const char code[] =
+		"m=$(sed -n 's/.*kfork.mbox=\\(0x[0-9a-f]*\\).*/\\1/p' /proc/cmdline)\n"
+		"devmem $((m + 192)) 32 0x7fffffff\n"	/* g2h_prod, struct kf_mbox_hdr */
+		"devmem 0xd0000000 32 1\n"		/* KF_MBOX_DOORBELL_GPA */
+		"echo unreachable\n";
+	struct kf_exec_result res;
+
+	NEED_GUEST();
+	EXPECT_EQ(-EPROTO, sh(self->clone, code, &res));
+	EXPECT_NE(NULL, strstr(kf_last_error(), "g2h")) TH_LOG("%s", kf_last_error());
+	kf_exec_result_free(&res);
+	EXPECT_EQ(-EBUSY, sh(self->clone, "echo hi", &res));
+	kf_exec_result_free(&res);
+	ASSERT_EQ(0, kf_reset(self->clone)) TH_LOG("%s", kf_last_error());
+	ASSERT_EQ(0, sh(self->clone, "echo alive", &res));
+	EXPECT_STREQ("alive\n", res.out);
+	kf_exec_result_free(&res);
+}
+
 TEST_F_TIMEOUT(py, python_print, 600)
 {
 	struct kf_exec_result res;
