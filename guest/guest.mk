@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # guest.mk - the guest: kfork-agent (static PID 1), cached kernel, one initramfs per template kind.
 
-AGENT_SRCS := $(wildcard guest/agent/*.c) userspace/proto/kf_proto.c
+AGENT_SRCS := $(wildcard guest/agent/*.c) userspace/proto/kf_proto.c userspace/proto/kf_mbox.c
 AGENT_HDRS := $(wildcard guest/agent/*.h) userspace/proto/kf_proto.h
 
 # Static: the minimal initramfs has no libc to load.

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # userspace.mk - libkfork (lib + vmm + proto) and the kfork CLI.
 
-LIB_SRCS := $(wildcard userspace/lib/*.c userspace/vmm/*.c) userspace/proto/kf_proto.c
+LIB_SRCS := $(wildcard userspace/lib/*.c userspace/vmm/*.c) userspace/proto/kf_proto.c userspace/proto/kf_mbox.c
 LIB_OBJS := $(patsubst %.c,$(B)/%.o,$(LIB_SRCS))
 LIB_HDRS := $(wildcard userspace/include/*.h userspace/lib/*.h userspace/vmm/*.h userspace/proto/*.h)
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "proto/kf_mbox.h"
 #include "proto/kf_proto.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -36,6 +37,17 @@ struct agent_exec {
 	size_t in_len;
 };
 
+/* The shared-memory mailbox (proto/kf_mbox.h), when the host offers one. */
+struct agent_mbox {
+	bool mapped;		/* h2g is drained on a doorbell byte */
+	bool on;		/* frames to the host go into g2h: h2g brought some */
+	bool dirty;		/* g2h written or h2g consumed since the last doorbell */
+	struct kf_mbox_hdr *hdr;
+	volatile uint32_t *doorbell;
+	struct kf_ring h2g, g2h;
+	struct kf_decoder dec;	/* frames arriving through h2g */
+};
+
 struct agent {
 	int link_fd;		/* serial line (or socket in test mode), O_NONBLOCK */
 	int sig_fd;		/* signalfd for SIGCHLD */
@@ -46,7 +58,8 @@ struct agent {
 	const char *zygote_script;
 	struct agent_zygote zygote;
 	struct agent_exec exec;
-	struct kf_decoder dec;
+	struct kf_decoder dec;	/* frames arriving on the line */
+	struct agent_mbox mbox;
 };
 
 /* link.c: frames out, never partial */
@@ -55,6 +68,15 @@ int link_send(struct agent *a, uint8_t type, const void *payload, uint32_t len);
 int link_send_error(struct agent *a, uint32_t code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int link_tty_open(const char *path);
+
+/* mbox.c: the mailbox, once mapped; frames it brings go to frame_dispatch() */
+int mbox_open(struct agent *a);
+int mbox_send(struct agent *a, const void *buf, size_t len);
+void mbox_flush(struct agent *a);
+void mbox_drain(struct agent *a);
+
+/* kfork-agent.c */
+void frame_dispatch(struct agent *a, const struct kf_decoder *dec);
 
 /* exec.c: one child at a time, output streamed as frames */
 void exec_start(struct agent *a, uint8_t lang, const uint8_t *code, uint32_t len);

@@ -273,12 +273,12 @@ static void msg_exec(struct agent *a, const uint8_t *p, uint32_t len)
 	exec_start(a, m.lang, p + sizeof(m), m.code_len);
 }
 
-static void frame_dispatch(struct agent *a)
+void frame_dispatch(struct agent *a, const struct kf_decoder *dec)
 {
-	const uint8_t *p = kf_decoder_payload(&a->dec);
-	uint32_t len = a->dec.len;
+	const uint8_t *p = kf_decoder_payload(dec);
+	uint32_t len = dec->len;
 
-	switch (a->dec.type) {
+	switch (dec->type) {
 	case KF_MSG_INIT:
 		msg_init(a, p, len);
 		break;
@@ -292,7 +292,7 @@ static void frame_dispatch(struct agent *a)
 		link_send(a, KF_MSG_PONG, NULL, 0);
 		break;
 	default:
-		link_send_error(a, KF_ERR_BAD_TYPE, "unexpected message type %u", a->dec.type);
+		link_send_error(a, KF_ERR_BAD_TYPE, "unexpected message type %u", dec->type);
 		break;
 	}
 }
@@ -314,9 +314,20 @@ static void link_read(struct agent *a)
 		return;
 	}
 	while (off < (size_t)n) {
-		switch (kf_decoder_feed(&a->dec, buf + off, n - off, &used)) {
+		size_t chunk = n - off;
+
+		/* Between frames, a doorbell byte means "frames wait in the mailbox". */
+		if (a->mbox.mapped && kf_decoder_idle(&a->dec)) {
+			if (buf[off] == KF_MBOX_DOORBELL) {
+				mbox_drain(a);
+				off++;
+				continue;
+			}
+			chunk = 1;	/* byte by byte until a frame starts */
+		}
+		switch (kf_decoder_feed(&a->dec, buf + off, chunk, &used)) {
 		case KF_DEC_FRAME:
-			frame_dispatch(a);
+			frame_dispatch(a, &a->dec);
 			break;
 		case KF_DEC_ERROR:
 			link_send_error(a, KF_ERR_BAD_FRAME, "%s", a->dec.error);
@@ -336,6 +347,8 @@ static void __attribute__((noreturn)) agent_serve(struct agent *a)
 	struct pollfd pfd[PFD_COUNT];
 
 	for (;;) {
+		/* Nothing may sit unseen in the mailbox while the agent sleeps. */
+		mbox_flush(a);
 		/* poll() ignores negative fds: idle channels simply drop out. */
 		pfd[PFD_LINK] = (struct pollfd){ .fd = a->link_fd, .events = POLLIN };
 		pfd[PFD_SIGNAL] = (struct pollfd){ .fd = a->sig_fd, .events = POLLIN };
@@ -464,6 +477,12 @@ int main(int argc, char **argv)
 		agent_fatal(a, "unknown template kind '%s' (want minimal or python)", a->kind);
 	}
 
+	/* Before READY: the template is frozen with the mailbox mapped and announced. */
+	if (!a->test_mode) {
+		err = mbox_open(a);
+		if (err)
+			agent_log("no mailbox, frames go on %s: %s", TTY_PATH, strerror(-err));
+	}
 	err = link_send(a, KF_MSG_READY, a->kind, strlen(a->kind));
 	if (err)
 		agent_fatal(a, "send READY: %s", strerror(-err));

@@ -46,6 +46,8 @@ int link_send(struct agent *a, uint8_t type, const void *payload, uint32_t len)
 
 	if (!n)
 		return -EMSGSIZE;
+	if (a->mbox.on)
+		return mbox_send(a, frame, n);
 	return link_write_all(a->link_fd, frame, n);
 }
 

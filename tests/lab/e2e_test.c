@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* e2e_test.c - Linux guests end to end in the lab: build, freeze, clone, exec over serial. */
+/* e2e_test.c - Linux guests end to end in the lab: build, freeze, clone, exec over the mailbox and serial. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,6 +207,35 @@ TEST_F_TIMEOUT(guest, one_mib_output_intact, 1200)
 	kf_exec_result_free(&res);
 }
 
+TEST_F_TIMEOUT(guest, big_binary_stdin_round_trips, 600)
+{
+	/* Over the mailbox: more than h2g (64 KiB) in, more than g2h (128 KiB) out. */
+	const size_t n = 300 << 10;
+	struct kf_exec_result res;
+	char *in = malloc(n);
+	size_t bad = 0;
+
+	NEED_GUEST();
+	ASSERT_NE(NULL, in);
+	for (size_t i = 0; i < n; i++)	/* every byte value, the doorbell 0xdb and "KF" included */
+		in[i] = (char)(i * 31 + (i >> 10));
+	{
+		struct kf_exec_req req = {
+			.lang = KF_EXEC_SH, .code = "cat", .code_len = 3,
+			.stdin_data = in, .stdin_len = n, .timeout_ms = 300000,
+		};
+
+		ASSERT_EQ(0, kf_exec(self->clone, &req, &res)) TH_LOG("%s", kf_last_error());
+	}
+	ASSERT_EQ(n, res.out_len);
+	for (size_t i = 0; i < n; i++)
+		bad += res.out[i] != in[i];
+	EXPECT_EQ(0, bad);
+	EXPECT_EQ(0, res.exit_code);
+	kf_exec_result_free(&res);
+	free(in);
+}
+
 TEST_F_TIMEOUT(guest, timeout_reported, 600)
 {
 	struct kf_exec_result res;
@@ -278,6 +307,78 @@ TEST_F_TIMEOUT(guest, clones_isolated, 600)
 	ASSERT_EQ(0, kf_reset(self->clone));
 	ASSERT_EQ(0, sh(self->clone, "cat /tmp/f", &res));
 	EXPECT_NE(0, res.exit_code);
+	kf_exec_result_free(&res);
+}
+
+/* Exits of one 'echo hi' in a fresh clone of tmpl, or -1. */
+static long echo_exits(struct kf_template *tmpl, char *out, size_t out_len)
+{
+	struct kf_exec_result res;
+	struct kf_clone *clone;
+	long exits = -1;
+
+	if (kf_spawn(tmpl, &clone))
+		return -1;
+	if (!sh(clone, "echo hi", &res)) {
+		exits = res.exits;
+		snprintf(out, out_len, "%s", res.out ? res.out : "");
+		kf_exec_result_free(&res);
+	}
+	kf_destroy(clone);
+	return exits;
+}
+
+/*
+ * A host that does not use the mailbox (KFORK_MAILBOX=0, or an older kfork)
+ * still talks to a mailbox-capable template over serial; the mailbox is what
+ * makes an exec cheap.
+ */
+TEST_F_TIMEOUT(guest, mailbox_cuts_exits_and_serial_still_works, 600)
+{
+	struct kf_template *serial_tmpl = NULL;
+	char path[64], out_mbox[16] = "", out_serial[16] = "";
+	long mbox, serial;
+
+	NEED_GUEST();
+	snprintf(path, sizeof(path), "/tmp/kfork-e2e-%s.tmpl", kf_kind_name(variant->kind));
+	setenv("KFORK_MAILBOX", "0", 1);
+	ASSERT_EQ(0, kf_template_open(path, KF_BACKEND_USER, &serial_tmpl)) TH_LOG("%s", kf_last_error());
+	unsetenv("KFORK_MAILBOX");
+	serial = echo_exits(serial_tmpl, out_serial, sizeof(out_serial));
+	kf_template_close(serial_tmpl);
+	mbox = echo_exits(self->tmpl, out_mbox, sizeof(out_mbox));
+	EXPECT_STREQ("hi\n", out_serial);
+	EXPECT_STREQ("hi\n", out_mbox);
+	ASSERT_LT(0, mbox);
+	ASSERT_LT(0, serial);
+	TH_LOG("exits for 'echo hi': %ld over the mailbox, %ld over serial", mbox, serial);
+	EXPECT_LT(mbox * 2, serial);
+}
+
+/*
+ * Guest code (root in the guest) scribbles the mailbox through /dev/mem: a
+ * g2h index claiming more than the ring holds, then a doorbell. That exec
+ * fails with a protocol error naming the ring; the clone wants a reset and
+ * then works again.
+ */
+TEST_F_TIMEOUT(guest, hostile_mailbox_index_fails_that_clone_until_reset, 600)
+{
+	static const char code[] =
+		"m=$(sed -n 's/.*kfork.mbox=\\(0x[0-9a-f]*\\).*/\\1/p' /proc/cmdline)\n"
+		"devmem $((m + 192)) 32 0x7fffffff\n"	/* g2h_prod, struct kf_mbox_hdr */
+		"devmem 0xd0000000 32 1\n"		/* KF_MBOX_DOORBELL_GPA */
+		"echo unreachable\n";
+	struct kf_exec_result res;
+
+	NEED_GUEST();
+	EXPECT_EQ(-EPROTO, sh(self->clone, code, &res));
+	EXPECT_NE(NULL, strstr(kf_last_error(), "g2h")) TH_LOG("%s", kf_last_error());
+	kf_exec_result_free(&res);
+	EXPECT_EQ(-EBUSY, sh(self->clone, "echo hi", &res));
+	kf_exec_result_free(&res);
+	ASSERT_EQ(0, kf_reset(self->clone)) TH_LOG("%s", kf_last_error());
+	ASSERT_EQ(0, sh(self->clone, "echo alive", &res));
+	EXPECT_STREQ("alive\n", res.out);
 	kf_exec_result_free(&res);
 }
 

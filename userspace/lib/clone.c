@@ -26,12 +26,35 @@ static int clone_map_memory(struct kf_clone *clone)
 	return 0;
 }
 
-/* Fresh seed and wall clock, queued so the agent applies them before anything else. */
+/* The guest rang: drain g2h, refill h2g; a refill's doorbell byte needs IRQ 4 raised. */
+static int clone_doorbell(void *arg)
+{
+	struct kf_clone *clone = arg;
+	struct vm *vm = &clone->vm;
+	int err = mbox_doorbell(&clone->mbox, vm);
+
+	if (err || uart_irq_level(&vm->uart) == vm->uart.regs.irq_level)
+		return err;
+	return vm_uart_sync_irq(vm);
+}
+
+/*
+ * Fresh seed and wall clock, queued so the agent applies them before anything
+ * else. The mailbox header and rings go back to the template's: memory resets
+ * do not cover what the host itself wrote (kmod) and must not be trusted anyway.
+ */
 static int clone_arm(struct kf_clone *clone)
 {
 	kf_decoder_init(clone->dec);
 	uart_rx_clear(&clone->vm.uart);
 	clone->needs_reset = 0;
+	if (clone->tmpl->has_mbox) {
+		int err = mbox_attach(&clone->mbox, &clone->vm, &clone->tmpl->mbox_hdr);
+
+		if (err)
+			return err;
+		kf_decoder_init(clone->mbox_dec);
+	}
 	return exec_queue_init(clone);
 }
 
@@ -83,7 +106,9 @@ int kf_spawn(struct kf_template *tmpl, struct kf_clone **out)
 	}
 	clone->kmod_fd = -1;
 	clone->dec = malloc(sizeof(*clone->dec));
-	if (!clone->dec) {
+	if (tmpl->has_mbox)
+		clone->mbox_dec = malloc(sizeof(*clone->mbox_dec));
+	if (!clone->dec || (tmpl->has_mbox && !clone->mbox_dec)) {
 		err = kf_fail(-ENOMEM, "spawn from %s", tmpl->name);
 		goto free_clone;
 	}
@@ -99,6 +124,12 @@ int kf_spawn(struct kf_template *tmpl, struct kf_clone **out)
 		goto free_dec;
 	clone->vm.uart.tx = exec_guest_tx;
 	clone->vm.uart.tx_arg = clone;
+	if (tmpl->has_mbox) {
+		clone->vm.doorbell = clone_doorbell;
+		clone->vm.doorbell_arg = clone;
+		clone->mbox.rx = exec_guest_mbox_rx;
+		clone->mbox.rx_arg = clone;
+	}
 	t_restored = vm_now_ns();
 	err = clone_arm(clone);
 	if (err)
@@ -112,7 +143,9 @@ int kf_spawn(struct kf_template *tmpl, struct kf_clone **out)
 
 unbuild:
 	clone_unbuild(clone);
+	mbox_free(&clone->mbox);
 free_dec:
+	free(clone->mbox_dec);
 	free(clone->dec);
 free_clone:
 	free(clone);
@@ -165,6 +198,8 @@ void clone_teardown(struct kf_clone *clone)
 	if (tmpl->backend == KF_BACKEND_KMOD)
 		kmod_clone_learn(clone);
 	clone_unbuild(clone);
+	mbox_free(&clone->mbox);
+	free(clone->mbox_dec);
 	free(clone->dec);
 	free(clone);
 	kf_template_put(tmpl);

@@ -37,7 +37,12 @@ static int exec_queue_frame(struct kf_clone *clone, uint8_t type, const void *pa
 	if (!frame)
 		return -ENOMEM;
 	n = kf_frame_encode(frame, type, payload, len);
-	err = n ? uart_rx_push(&clone->vm.uart, frame, n) : -E2BIG;
+	if (!n)
+		err = -E2BIG;
+	else if (clone->tmpl->has_mbox)
+		err = mbox_send(&clone->mbox, &clone->vm, frame, n);
+	else
+		err = uart_rx_push(&clone->vm.uart, frame, n);
 	free(frame);
 	return err;
 }
@@ -169,19 +174,41 @@ static void exec_on_frame(struct kf_clone *clone, uint8_t type, const uint8_t *p
 	}
 }
 
-void exec_guest_tx(void *arg, uint8_t byte)
+static void exec_first_byte(struct exec_session *s)
 {
-	struct kf_clone *clone = arg;
-	struct exec_session *s = clone->session;
-	size_t used;
-
 	if (s && !s->t_first) {
 		s->t_first = vm_now_ns();
 		s->res->first_byte_ns = s->t_first - s->t0;
 	}
-	if (kf_decoder_feed(clone->dec, &byte, 1, &used) == KF_DEC_FRAME)
-		exec_on_frame(clone, clone->dec->type, kf_decoder_payload(clone->dec),
-			      clone->dec->len);
+}
+
+/* The serial line and the mailbox each have their own decoder: their frames never interleave. */
+static void exec_guest_bytes(struct kf_clone *clone, struct kf_decoder *dec, const uint8_t *buf,
+			     size_t len)
+{
+	size_t used;
+
+	exec_first_byte(clone->session);
+	while (len) {
+		if (kf_decoder_feed(dec, buf, len, &used) == KF_DEC_FRAME)
+			exec_on_frame(clone, dec->type, kf_decoder_payload(dec), dec->len);
+		buf += used;
+		len -= used;
+	}
+}
+
+void exec_guest_tx(void *arg, uint8_t byte)
+{
+	struct kf_clone *clone = arg;
+
+	exec_guest_bytes(clone, clone->dec, &byte, 1);
+}
+
+void exec_guest_mbox_rx(void *arg, const uint8_t *buf, size_t len)
+{
+	struct kf_clone *clone = arg;
+
+	exec_guest_bytes(clone, clone->mbox_dec, buf, len);
 }
 
 static int exec_done(void *arg)
@@ -240,7 +267,10 @@ int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exe
 	if (!err)
 		err = vm_uart_sync_irq(&clone->vm);
 	if (err) {
-		s.err = kf_fail(err, "exec on clone %llu: queueing the request",
+		/* Part of the request may be on its way: the clone's state is unknown. */
+		clone->needs_reset = 1;
+		s.err = err == -EPROTO ? err :	/* the mailbox said what the guest broke */
+			kf_fail(err, "exec on clone %llu: queueing the request",
 				(unsigned long long)clone->id);
 		KF_PROBE6(exec_done, clone->id, s.t0, 0, vm_now_ns(), 0, s.err);
 		return s.err;

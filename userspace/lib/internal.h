@@ -8,6 +8,7 @@
 
 #include "kfork.h"
 #include "proto/kf_proto.h"
+#include "vmm/mbox.h"
 #include "vmm/state.h"
 #include "vmm/vm.h"
 
@@ -22,6 +23,8 @@ struct kf_template {
 	char name[64];			/* file name, for messages */
 	int kmod_fd;			/* kmod backend: the module's template fd, else -1 */
 	atomic_int kmod_wset_state;	/* kmod: 0 working set not recorded, 1 recording, 2 set */
+	int has_mbox;			/* its agent serves frames over the mailbox */
+	struct kf_mbox_hdr mbox_hdr;	/* the mailbox header as frozen, when has_mbox */
 };
 
 struct exec_session;
@@ -31,7 +34,9 @@ struct kf_clone {
 	uint64_t id;
 	uint8_t *mem;			/* MAP_PRIVATE of tmpl->memfd: copy-on-write */
 	struct vm vm;
-	struct kf_decoder *dec;
+	struct kf_decoder *dec;		/* frames from the serial line */
+	struct kf_decoder *mbox_dec;	/* frames from the mailbox (g2h), when tmpl->has_mbox */
+	struct mbox mbox;
 	struct exec_session *session;	/* the exec in progress, or NULL */
 	int init_pending;		/* INIT sent, INIT_OK not seen yet */
 	int needs_reset;		/* an exec timed out: state unknown */
@@ -48,8 +53,9 @@ int tplfile_read(const char *path, struct kf_template *tmpl);
 
 void kf_template_put(struct kf_template *tmpl);
 
-/* exec.c: bytes the guest wrote to the UART */
+/* exec.c: bytes the guest wrote to the UART, and to the mailbox */
 void exec_guest_tx(void *arg, uint8_t byte);
+void exec_guest_mbox_rx(void *arg, const uint8_t *buf, size_t len);
 int exec_queue_init(struct kf_clone *clone);
 
 /* kmod.c: the kmod backend, /dev/kfork (see kmod/uapi/kfork.h) */

@@ -45,6 +45,31 @@ static int backend_choose(enum kf_backend asked, enum kf_backend *out)
 	return 0;
 }
 
+/*
+ * Read the frozen mailbox header: clones of this template talk over it or
+ * over serial only. KFORK_MAILBOX=0 keeps them on serial, as an older kfork
+ * would (the agent answers the way it is spoken to): for comparisons.
+ */
+static int template_mbox_probe(struct kf_template *tmpl)
+{
+	const char *env = getenv("KFORK_MAILBOX");
+	struct kf_mbox_hdr *h = &tmpl->mbox_hdr;
+	int ret;
+
+	tmpl->has_mbox = 0;
+	if (tmpl->kind == KF_KIND_TINY || tmpl->mem_size < 2 * KF_MBOX_SIZE ||
+	    (env && !strcmp(env, "0")))
+		return 0;
+	errno = 0;
+	if (pread(tmpl->memfd, h, sizeof(*h), mbox_gpa(tmpl->mem_size)) != (ssize_t)sizeof(*h))
+		return kf_fail(errno ? -errno : -EIO, "reading the mailbox of %s", tmpl->name);
+	ret = mbox_template_check(h, tmpl->name);
+	if (ret < 0)
+		return ret;
+	tmpl->has_mbox = ret;
+	return 0;
+}
+
 int kf_template_open(const char *path, enum kf_backend backend, struct kf_template **out)
 {
 	struct kf_template *tmpl;
@@ -61,6 +86,9 @@ int kf_template_open(const char *path, enum kf_backend backend, struct kf_templa
 	if (err)
 		goto free_tmpl;
 	err = tplfile_read(path, tmpl);
+	if (err)
+		goto free_tmpl;
+	err = template_mbox_probe(tmpl);
 	if (err)
 		goto free_tmpl;
 	if (tmpl->backend == KF_BACKEND_KMOD) {

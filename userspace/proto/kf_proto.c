@@ -104,6 +104,11 @@ void kf_decoder_init(struct kf_decoder *dec)
 	dec->error = 0;
 }
 
+int kf_decoder_idle(const struct kf_decoder *dec)
+{
+	return dec->state == DEC_SYNC0;
+}
+
 enum kf_dec_status kf_decoder_feed(struct kf_decoder *dec, const uint8_t *data,
 				   size_t len, size_t *used)
 {

@@ -121,6 +121,8 @@ struct kf_decoder {
 };
 
 void kf_decoder_init(struct kf_decoder *dec);
+/* Between frames: no byte of a frame consumed yet. */
+int kf_decoder_idle(const struct kf_decoder *dec);
 
 /*
  * Consume bytes from data[0..len) until a frame completes or an error is found.

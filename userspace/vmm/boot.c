@@ -2,6 +2,7 @@
 /* boot.c - PVH direct boot of a vmlinux ELF, and a flat 32-bit loader for test guests. */
 #include <elf.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -11,6 +12,7 @@
 
 #include "lib/error.h"
 #include "vmm/boot.h"
+#include "vmm/mbox.h"
 
 /* The x86/HVM direct boot ABI (xen/include/public/arch-x86/hvm/start_info.h). */
 #define XEN_ELFNOTE_PHYS32_ENTRY	18
@@ -192,8 +194,9 @@ int boot_pvh(struct vm *vm, const char *vmlinux, const char *initrd, const char 
 {
 	struct hvm_start_info *si = vm_gpa_ptr(vm, BOOT_START_INFO, sizeof(*si));
 	struct hvm_modlist_entry *mod = vm_gpa_ptr(vm, BOOT_MODLIST, sizeof(*mod));
-	struct hvm_memmap_entry *map = vm_gpa_ptr(vm, BOOT_MEMMAP, 3 * sizeof(*map));
+	struct hvm_memmap_entry *map = vm_gpa_ptr(vm, BOOT_MEMMAP, 4 * sizeof(*map));
 	char *cmd = vm_gpa_ptr(vm, BOOT_CMDLINE, BOOT_CMDLINE_MAX);
+	gpa_t mbox = mbox_gpa(vm->mem_size);
 	struct mapped_file rd;
 	uint32_t entry = 0;
 	uint64_t rd_addr;
@@ -201,17 +204,22 @@ int boot_pvh(struct vm *vm, const char *vmlinux, const char *initrd, const char 
 
 	if (!si || !mod || !map || !cmd || vm->mem_size < 64ULL << 20)
 		return kf_reject(-EINVAL, "%s: a Linux guest needs at least 64 MiB", vm->name);
-	if (strlen(cmdline) >= BOOT_CMDLINE_MAX)
+	/* The agent finds the mailbox through the command line (kfork.mbox=). */
+	if (snprintf(cmd, BOOT_CMDLINE_MAX, "%s %s%#llx", cmdline, KF_MBOX_CMDLINE,
+		     (unsigned long long)mbox) >= BOOT_CMDLINE_MAX)
 		return kf_reject(-E2BIG, "%s: kernel command line over %d bytes", vm->name,
 			       BOOT_CMDLINE_MAX);
+	err = mbox_format(vm);
+	if (err)
+		return err;
 	err = pvh_load_elf(vm, vmlinux, &entry);
 	if (err)
 		return err;
 	err = file_map(initrd, &rd);
 	if (err)
 		return err;
-	/* initrd at the top of RAM, page aligned, clear of the kernel at 16 MiB+. */
-	rd_addr = (vm->mem_size - rd.size) & ~(VM_PAGE_SIZE - 1);
+	/* initrd at the top of RAM below the mailbox, page aligned, clear of the kernel at 16 MiB+. */
+	rd_addr = (mbox - rd.size) & ~(VM_PAGE_SIZE - 1);
 	if (rd.size > vm->mem_size / 2) {
 		file_unmap(&rd);
 		return kf_reject(-E2BIG, "%s: initrd %s (%zu MiB) too big for %llu MiB of RAM",
@@ -223,16 +231,16 @@ int boot_pvh(struct vm *vm, const char *vmlinux, const char *initrd, const char 
 	mod->size = rd.size;
 	file_unmap(&rd);
 
-	strcpy(cmd, cmdline);
 	map[0] = (struct hvm_memmap_entry){ .addr = 0, .size = BOOT_EBDA, .type = 1 };
 	map[1] = (struct hvm_memmap_entry){ .addr = BOOT_EBDA, .size = BOOT_HIGH - BOOT_EBDA,
 					    .type = 2 };
-	map[2] = (struct hvm_memmap_entry){ .addr = BOOT_HIGH, .size = vm->mem_size - BOOT_HIGH,
-					    .type = 1 };
+	map[2] = (struct hvm_memmap_entry){ .addr = BOOT_HIGH, .size = mbox - BOOT_HIGH, .type = 1 };
+	/* Reserved: never the kernel's RAM, so the agent may map it through /dev/mem. */
+	map[3] = (struct hvm_memmap_entry){ .addr = mbox, .size = KF_MBOX_SIZE, .type = 2 };
 	*si = (struct hvm_start_info){
 		.magic = HVM_START_MAGIC, .version = 1, .nr_modules = 1,
 		.modlist_paddr = BOOT_MODLIST, .cmdline_paddr = BOOT_CMDLINE,
-		.memmap_paddr = BOOT_MEMMAP, .memmap_entries = 3,
+		.memmap_paddr = BOOT_MEMMAP, .memmap_entries = 4,
 	};
 	err = boot_set_lapic_lints(vm);
 	if (err)

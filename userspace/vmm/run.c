@@ -10,6 +10,7 @@
 
 #include "kfork.h"
 #include "lib/error.h"
+#include "proto/kf_mbox.h"
 #include "vmm/run.h"
 
 static const char *const exit_names[] = {
@@ -148,9 +149,13 @@ static int vm_handle_exit(struct vm *vm)
 	case KVM_EXIT_IO:
 		return vm_handle_io(vm);
 	case KVM_EXIT_MMIO:
-		/* No MMIO devices: reads see zeros. */
-		if (!run->mmio.is_write)
+		/* No MMIO devices but the mailbox doorbell: reads see zeros, writes vanish. */
+		if (!run->mmio.is_write) {
 			memset(run->mmio.data, 0, sizeof(run->mmio.data));
+			return 0;
+		}
+		if (vm->doorbell && (run->mmio.phys_addr & ~(VM_PAGE_SIZE - 1)) == KF_MBOX_DOORBELL_GPA)
+			return vm->doorbell(vm->doorbell_arg);
 		return 0;
 	case KVM_EXIT_INTR:
 	case KVM_EXIT_IRQ_WINDOW_OPEN:

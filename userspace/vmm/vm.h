@@ -27,6 +27,9 @@ struct vm {
 	struct uart uart;
 	struct kvm_coalesced_mmio_ring *ring;	/* THR writes KVM buffered, or NULL */
 	uint64_t exits;		/* KVM_RUN returns to user space */
+	/* A guest write to the mailbox doorbell page (KF_MBOX_DOORBELL_GPA), or NULL. */
+	int (*doorbell)(void *arg);
+	void *doorbell_arg;
 };
 
 /*
