@@ -12,37 +12,15 @@ set -euo pipefail
 N=${1:-1000}
 KIND=${2:-minimal}
 CODE=${CODE:-echo hi}
-TREE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-KFORK=$TREE/build/kfork
-WORK=$(mktemp -d /tmp/kfork-trace-histogram.XXXXXX)
-TRACER=
-
-cleanup()
-{
-	[[ -z "$TRACER" ]] || kill -INT "$TRACER" 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-die() { echo "trace-histogram: $*" >&2; exit 1; }
-
-[[ $EUID -eq 0 ]] || die "needs root (kfork trace loads BPF)"
-[[ -x "$KFORK" ]] || die "$KFORK not built (run make)"
-"$KFORK" template build --kind "$KIND" -o "$WORK/t.tmpl" >/dev/null 2>&1 ||
-	die "kfork template build --kind $KIND failed"
+NAME=trace-histogram
+# shellcheck source=bench/trace-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/trace-lib.sh"
+template_build "$KIND"
 # shellcheck disable=SC2086	# TRACE_ARGS: words
-"$KFORK" trace --duration 36000 ${TRACE_ARGS:-} >"$WORK/hist.txt" 2>"$WORK/trace.err" &
-TRACER=$!
-for _ in $(seq 600); do
-	grep -q "tracing spawns" "$WORK/trace.err" && break
-	kill -0 "$TRACER" 2>/dev/null || die "kfork trace failed: $(cat "$WORK/trace.err")"
-	sleep 0.1
-done
+tracer_start "$WORK/hist.txt" --duration 36000 ${TRACE_ARGS:-}
 "$KFORK" run -n "$N" -t "$WORK/t.tmpl" -- "$CODE"
 sleep 1.5	# the tracer takes records every 100 ms
-kill -INT "$TRACER"
-wait "$TRACER" || die "kfork trace exited $?: $(cat "$WORK/trace.err")"
-TRACER=
+tracer_stop
 # the last refresh holds every spawn
 tac "$WORK/hist.txt" | sed '/spawns traced in/q' | tac
 grep -v "tracing spawns" "$WORK/trace.err" >&2 || true

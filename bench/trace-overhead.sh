@@ -20,24 +20,10 @@ if [[ -z "${BACKENDS:-}" ]]; then
 	BACKENDS=user
 	[[ ! -e /dev/kfork ]] || BACKENDS="user kmod"
 fi
-TREE=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-KFORK=$TREE/build/kfork
-WORK=$(mktemp -d /tmp/kfork-trace-overhead.XXXXXX)
-TRACER=
-
-cleanup()
-{
-	[[ -z "$TRACER" ]] || kill -INT "$TRACER" 2>/dev/null || true
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-die() { echo "trace-overhead: $*" >&2; exit 1; }
-
-[[ $EUID -eq 0 ]] || die "needs root (kfork trace loads BPF)"
-[[ -x "$KFORK" ]] || die "$KFORK not built (run make)"
-"$KFORK" template build --kind "$KIND" -o "$WORK/t.tmpl" 2>/dev/null ||
-	die "kfork template build --kind $KIND failed"
+NAME=trace-overhead
+# shellcheck source=bench/trace-lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/trace-lib.sh"
+template_build "$KIND"
 
 # Prints "spawn_p50_us round_trip_p50_us wall_us_per_clone" of one `kfork run -n N`: libkfork
 # times kf_spawn() and kf_exec() itself and its probes fire after its clock stops, so the
@@ -56,17 +42,9 @@ measure()
 measure_traced()
 {
 	# shellcheck disable=SC2086	# TRACE_ARGS: words
-	"$KFORK" trace --json --duration 3600 $TRACE_ARGS >"$WORK/records.json" 2>"$WORK/trace.err" &
-	TRACER=$!
-	for _ in $(seq 600); do
-		grep -q "tracing spawns" "$WORK/trace.err" && break
-		kill -0 "$TRACER" 2>/dev/null || die "kfork trace failed: $(cat "$WORK/trace.err")"
-		sleep 0.1
-	done
+	tracer_start "$WORK/records.json" --json --duration 3600 $TRACE_ARGS
 	measure
-	kill -INT "$TRACER"
-	wait "$TRACER" || die "kfork trace exited $?: $(cat "$WORK/trace.err")"
-	TRACER=
+	tracer_stop
 	[[ $(wc -l <"$WORK/records.json") -eq $N ]] ||
 		die "traced run recorded $(wc -l <"$WORK/records.json") spawns, expected $N"
 }
