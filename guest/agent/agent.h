@@ -69,14 +69,15 @@ int link_send_error(struct agent *a, uint32_t code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 int link_tty_open(const char *path);
 
-/* mbox.c: the mailbox, once mapped; frames it brings go to frame_dispatch() */
+/* mbox.c: the mailbox, once mapped; frames it brings go to frame_feed() */
 int mbox_open(struct agent *a);
 int mbox_send(struct agent *a, const void *buf, size_t len);
 void mbox_flush(struct agent *a);
 void mbox_drain(struct agent *a);
 
-/* kfork-agent.c */
-void frame_dispatch(struct agent *a, const struct kf_decoder *dec);
+/* kfork-agent.c: feed up to len bytes to dec, serve a completed frame; returns bytes used */
+size_t frame_feed(struct agent *a, struct kf_decoder *dec, const uint8_t *buf, size_t len,
+		  const char *where);
 
 /* exec.c: one child at a time, output streamed as frames */
 void exec_start(struct agent *a, uint8_t lang, const uint8_t *code, uint32_t len);

@@ -273,7 +273,7 @@ static void msg_exec(struct agent *a, const uint8_t *p, uint32_t len)
 	exec_start(a, m.lang, p + sizeof(m), m.code_len);
 }
 
-void frame_dispatch(struct agent *a, const struct kf_decoder *dec)
+static void frame_dispatch(struct agent *a, const struct kf_decoder *dec)
 {
 	const uint8_t *p = kf_decoder_payload(dec);
 	uint32_t len = dec->len;
@@ -297,10 +297,28 @@ void frame_dispatch(struct agent *a, const struct kf_decoder *dec)
 	}
 }
 
+size_t frame_feed(struct agent *a, struct kf_decoder *dec, const uint8_t *buf, size_t len,
+		  const char *where)
+{
+	size_t used;
+
+	switch (kf_decoder_feed(dec, buf, len, &used)) {
+	case KF_DEC_FRAME:
+		frame_dispatch(a, dec);
+		break;
+	case KF_DEC_ERROR:
+		link_send_error(a, KF_ERR_BAD_FRAME, "%s%s", where, dec->error);
+		break;
+	case KF_DEC_MORE:
+		break;
+	}
+	return used;
+}
+
 static void link_read(struct agent *a)
 {
 	uint8_t buf[4096];
-	size_t off = 0, used;
+	size_t off = 0;
 	ssize_t n;
 
 	n = read(a->link_fd, buf, sizeof(buf));
@@ -325,17 +343,7 @@ static void link_read(struct agent *a)
 			}
 			chunk = 1;	/* byte by byte until a frame starts */
 		}
-		switch (kf_decoder_feed(&a->dec, buf + off, chunk, &used)) {
-		case KF_DEC_FRAME:
-			frame_dispatch(a, &a->dec);
-			break;
-		case KF_DEC_ERROR:
-			link_send_error(a, KF_ERR_BAD_FRAME, "%s", a->dec.error);
-			break;
-		case KF_DEC_MORE:
-			break;
-		}
-		off += used;
+		off += frame_feed(a, &a->dec, buf + off, chunk, "");
 	}
 }
 

@@ -154,24 +154,14 @@ void mbox_drain(struct agent *a)
 {
 	struct agent_mbox *m = &a->mbox;
 	uint8_t buf[4096];
-	size_t off, used;
+	size_t off;
 	int32_t n;
 
 	while ((n = kf_ring_get(&m->h2g, buf, sizeof(buf))) > 0) {
 		m->on = true;		/* this host speaks mailbox: answer the same way */
 		m->dirty = true;	/* room freed: the host may have more queued */
-		for (off = 0; off < (size_t)n; off += used) {
-			switch (kf_decoder_feed(&m->dec, buf + off, n - off, &used)) {
-			case KF_DEC_FRAME:
-				frame_dispatch(a, &m->dec);
-				break;
-			case KF_DEC_ERROR:
-				link_send_error(a, KF_ERR_BAD_FRAME, "mailbox: %s", m->dec.error);
-				break;
-			case KF_DEC_MORE:
-				break;
-			}
-		}
+		for (off = 0; off < (size_t)n; )
+			off += frame_feed(a, &m->dec, buf + off, n - off, "mailbox: ");
 	}
 	if (n < 0)
 		agent_log("mailbox: h2g indices out of bounds");
