@@ -228,6 +228,8 @@ def ratio(a, b):
     if a is None or b is None or b == 0:
         return "n/a"
     r = a / b
+    if r == 0:
+        return "0x"
     if r < 0.1:
         return f"1/{1 / r:.0f}"
     return f"{r:.2f}x" if r < 10 else f"{r:.0f}x"
@@ -355,6 +357,9 @@ def place_table(name, pl):
         if any("density" in c for c in cfgs.values()):
             def dens(c):
                 d = c.get("density")
+                if d and d["kib_per_clone"] <= 0:
+                    return {"unavailable": "MemAvailable rose while clones were added (the machine "
+                                           "freed other memory meanwhile): no per-clone figure from it"}
                 return {"p50": d["kib_per_clone"], "p99": None} if d else None
             row("density: MemAvailable drop per live clone (KiB, at the most clones)", dens,
                 fmt=lambda v: "n/a" if v is None else f"{v:.0f}", floor=False)
