@@ -22,5 +22,5 @@ tracer_start "$WORK/hist.txt" --duration 36000 ${TRACE_ARGS:-}
 sleep 1.5	# the tracer takes records every 100 ms
 tracer_stop
 # the last refresh holds every spawn
-tac "$WORK/hist.txt" | sed '/spawns traced in/q' | tac
+awk '/spawns traced in/ { last = "" } { last = last $0 "\n" } END { printf "%s", last }' "$WORK/hist.txt"
 grep -v "tracing spawns" "$WORK/trace.err" >&2 || true

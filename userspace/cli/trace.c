@@ -346,7 +346,8 @@ static void print_counter(FILE *f, const struct trace_state *st, unsigned int sr
 	const struct tracer_source *s = tracer_source(st->tracer, src);
 
 	if (s->off)
-		fprintf(f, "  %-34s off (--%s)\n", name, src == KF_SRC_KVM_EXIT || src == KF_SRC_PIO ? "exits" : "faults");
+		fprintf(f, "  %-34s off (--%s)\n", name,
+			KF_SRC_BIT(src) & KF_SRC_PER_EXIT ? "exits" : "faults");
 	else if (!s->attached || s->silent)
 		fprintf(f, "  %-34s unavailable\n", name);
 	else
@@ -369,7 +370,7 @@ static void print_histograms(FILE *f, const struct trace_state *st, int clear)
 	fputs("\nper spawn (mean):\n", f);
 	print_counter(f, st, KF_SRC_KVM_EXIT, "VM exits (kvm_exit)", st->exits);
 	print_counter(f, st, KF_SRC_USER_EXIT, "exits to user space", st->user_exits);
-	fprintf(f, "  %-34s %.1f\n", "KVM_RUN returns in kf_exec (libkfork)",
+	fprintf(f, "  %-34s %.1f\n", "KVM_RUN returns of the exec (lib)",
 		st->records ? (double)st->lib_exits / st->records : 0.0);
 	print_counter(f, st, KF_SRC_PIO, "port I/O", st->pio);
 	print_counter(f, st, KF_SRC_STAGE2_FAULT, "stage-2 faults", st->stage2_faults);
