@@ -217,8 +217,8 @@ static struct kfork_vm *kfork_clone_take_pooled(struct kfork_template *tmpl, u32
 	if (flags & KFORK_SPAWN_NO_PREFAULT)
 		return NULL;
 	kv = kfork_pool_take(tmpl);
-	if (!kv)
-		return NULL;
+	if (IS_ERR_OR_NULL(kv))
+		return kv;
 	err = kfork_state_restore(tmpl, kv->vm, kv->vcpu, s, true);
 	if (err) {
 		kfork_vm_free(kv, tmpl->mem_size);

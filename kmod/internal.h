@@ -12,6 +12,7 @@
 #include <linux/spinlock.h>
 #include <linux/mm_types.h>
 #include <linux/types.h>
+#include <linux/wait.h>
 
 #include "uapi/kfork.h"
 
@@ -58,6 +59,9 @@ struct kfork_template {
 	struct list_head pool;		/* struct kfork_vm, under pool_lock */
 	u32 pool_ready;			/* entries on pool, under pool_lock */
 	u32 pool_target;		/* refill up to this; 0 when the template fd is gone */
+	u32 pool_building;		/* entries being built, under pool_lock */
+	struct mm_struct *pool_building_mm;	/* for whom (the last builder; compared only) */
+	wait_queue_head_t pool_wq;	/* woken when a build ends */
 	atomic64_t pool_hits;
 };
 
@@ -133,6 +137,7 @@ void kfork_vm_put(struct kfork_vm *kv);
 void kfork_vm_free(struct kfork_vm *kv, u64 mem_size);
 
 /* pool.c */
+/* An entry for this process (waits for one being built), NULL, or ERR_PTR(-EINTR). */
 struct kfork_vm *kfork_pool_take(struct kfork_template *tmpl);
 int kfork_pool_fill(struct kfork_template *tmpl, u32 target);
 void kfork_pool_refill(struct kfork_template *tmpl);

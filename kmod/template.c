@@ -162,6 +162,7 @@ long kfork_template_create(void __user *uarg)
 	INIT_LIST_HEAD(&tmpl->node);
 	spin_lock_init(&tmpl->pool_lock);
 	INIT_LIST_HEAD(&tmpl->pool);
+	init_waitqueue_head(&tmpl->pool_wq);
 	tmpl->mem_size = args.mem_size;
 	tmpl->max_clones = args.max_clones ? args.max_clones : KFORK_MAX_CLONES;
 	atomic64_set(&tmpl->next_id, 1);
