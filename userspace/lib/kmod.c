@@ -23,14 +23,20 @@ enum { WSET_NONE, WSET_RECORDING, WSET_SET };
 
 /*
  * The module's pool of pre-built clones for this process (KFORK_KMOD_POOL
- * entries, default 1, 0 = none). Nothing is built here: each clone fd closed
- * by the reaper builds one back, off the spawn path. Older modules lack it.
+ * entries, 0 = none). Nothing is built here: each clone fd closed by the
+ * reaper builds one back, off the spawn path. Older modules lack it.
+ *
+ * Default: 1 where there is a CPU to build on beside the caller's, else 0.
+ * On one CPU the rebuild runs in the caller's next exec, and a spawn that
+ * comes before it ends waits for it: in the one-vCPU lab, 200 minimal
+ * spawn+exec cycles took p50 47.5 ms with the pool and 40.2 ms without.
  */
 static void kmod_template_pool(struct kf_template *tmpl)
 {
 	const char *env = getenv("KFORK_KMOD_POOL");
 	struct kfork_template_pool args = {
-		.size = sizeof(args), .flags = KFORK_POOL_NO_FILL, .target = env ? atoi(env) : 1,
+		.size = sizeof(args), .flags = KFORK_POOL_NO_FILL,
+		.target = env ? atoi(env) : sysconf(_SC_NPROCESSORS_ONLN) > 1,
 	};
 
 	if (args.target)
