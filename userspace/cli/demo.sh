@@ -24,7 +24,7 @@ demo_run()
 	echo "== the same with --json (spawn_us: kf_spawn; exec_us: request -> result)"
 	build/kfork run -t "$OUT/python.tmpl" --json -- 'print(1+1)'
 	echo "== a failing program keeps its exit status and stderr apart"
-	build/kfork run -t "$OUT/python.tmpl" --json -- 'import sys; print("out"); sys.exit(3)' || true
+	build/kfork run -t "$OUT/python.tmpl" --json -- 'import sys; print("out"); print("err", file=sys.stderr); sys.exit(3)' || true
 	echo
 	echo "== $N clones each: spawn -> exec -> result -> destroy"
 	build/kfork run -t "$OUT/python.tmpl" -n "$N" -- 'print(1+1)'
