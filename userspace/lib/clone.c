@@ -59,7 +59,7 @@ static int clone_arm(struct kf_clone *clone)
 }
 
 /* The user backend's clone: KVM ioctls from here; undone by clone_unbuild(). */
-static int user_clone_build(struct kf_clone *clone, const char *name)
+static int user_clone_build(struct kf_clone *clone, const char *name, uint64_t *t_vm)
 {
 	struct kf_template *tmpl = clone->tmpl;
 	int err;
@@ -70,7 +70,7 @@ static int user_clone_build(struct kf_clone *clone, const char *name)
 	err = vm_create(&clone->vm, name, clone->mem, tmpl->mem_size);
 	if (err)
 		goto unmap;
-	clone->t_vm = vm_now_ns();
+	*t_vm = vm_now_ns();
 	err = state_restore(&clone->vm, &tmpl->state, 0);
 	if (err)
 		goto destroy_vm;
@@ -116,10 +116,9 @@ int kf_spawn(struct kf_template *tmpl, struct kf_clone **out)
 	clone->id = id;
 	snprintf(name, sizeof(name), "clone %llu", (unsigned long long)clone->id);
 	if (tmpl->backend == KF_BACKEND_KMOD)
-		err = kmod_clone_build(clone, name);
+		err = kmod_clone_build(clone, name, &t_vm);
 	else
-		err = user_clone_build(clone, name);
-	t_vm = clone->t_vm;
+		err = user_clone_build(clone, name, &t_vm);
 	if (err)
 		goto free_dec;
 	clone->vm.uart.tx = exec_guest_tx;

@@ -41,7 +41,6 @@ struct kf_clone {
 	int init_pending;		/* INIT sent, INIT_OK not seen yet */
 	int needs_reset;		/* an exec timed out: state unknown */
 	uint64_t spawn_ns;
-	uint64_t t_vm;			/* this spawn's VM, memory and vCPU exist (spawn_done) */
 	int kmod_fd;			/* kmod backend: the clone fd, else -1 */
 	struct kf_clone *reap_next;
 };
@@ -60,7 +59,8 @@ int exec_queue_init(struct kf_clone *clone);
 
 /* kmod.c: the kmod backend, /dev/kfork (see kmod/uapi/kfork.h) */
 int kmod_template_register(struct kf_template *tmpl);
-int kmod_clone_build(struct kf_clone *clone, const char *name);
+/* *t_vm: when the VM, memory and vCPU existed (kfork trace's stamp) */
+int kmod_clone_build(struct kf_clone *clone, const char *name, uint64_t *t_vm);
 int kmod_clone_reset(struct kf_clone *clone);
 void kmod_clone_learn(struct kf_clone *clone);
 

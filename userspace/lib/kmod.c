@@ -80,7 +80,7 @@ static int kmod_prefault_wanted(void)
 	return !env || strcmp(env, "0");
 }
 
-int kmod_clone_build(struct kf_clone *clone, const char *name)
+int kmod_clone_build(struct kf_clone *clone, const char *name, uint64_t *t_vm)
 {
 	struct kf_template *tmpl = clone->tmpl;
 	struct kfork_spawn sp = {
@@ -91,7 +91,7 @@ int kmod_clone_build(struct kf_clone *clone, const char *name)
 
 	if (ioctl(tmpl->kmod_fd, KFORK_SPAWN, &sp) < 0)
 		return kf_fail(-errno, "KFORK_SPAWN of %s from %s", name, tmpl->name);
-	clone->t_vm = vm_now_ns();
+	*t_vm = vm_now_ns();
 	memset(vm, 0, sizeof(*vm));
 	snprintf(vm->name, sizeof(vm->name), "%s", name);
 	uart_init(&vm->uart);
