@@ -128,26 +128,33 @@ void kfork_vm_free(struct kfork_vm *kv, u64 mem_size)
 	if (current->mm == kv->mm) {
 		vm_munmap(kv->run_addr, kv->run_size);
 		vm_munmap(kv->mem_addr, mem_size);
+		kfork_scratch_unmap(&kv->scratch);
 	}
 	kfork_vm_put(kv);
 }
 
 /*
- * Build a clone's body in the calling process: CoW mapping, VM, vCPU,
- * kvm_run mapping, machine state, working set. No fd of it is left in the
- * caller's table. t0: when the spawn began (tracepoints), 0 for a pool fill.
+ * Build a clone's body in the calling process: scratch buffer, CoW mapping,
+ * VM, vCPU, kvm_run mapping, machine state, working set. No fd of it is left
+ * in the caller's table. t0: when the spawn began (tracepoints), 0 for a
+ * pool fill.
  */
-int kfork_vm_build(struct kfork_template *tmpl, u32 flags, struct kfork_scratch *s,
-		   struct kfork_vm *kv, u64 t0)
+int kfork_vm_build(struct kfork_template *tmpl, u32 flags, struct kfork_vm *kv, u64 t0)
 {
+	struct kfork_scratch *s = &kv->scratch;
 	long run_size;
 	int err;
 
+	err = kfork_scratch_map(s, tmpl->scratch_len);
+	if (err)
+		return err;
 	/* Private mapping of the sealed template: reads share its pages, writes copy. */
 	kv->mem_addr = vm_mmap(tmpl->mem, 0, tmpl->mem_size, PROT_READ | PROT_WRITE,
 			       MAP_PRIVATE | MAP_NORESERVE, 0);
-	if (IS_ERR_VALUE(kv->mem_addr))
-		return (int)kv->mem_addr;
+	if (IS_ERR_VALUE(kv->mem_addr)) {
+		err = (int)kv->mem_addr;
+		goto unmap_scratch;
+	}
 	if (t0)
 		trace_kfork_spawn_mem(tmpl->id, ktime_get_ns() - t0, 0);
 	err = kfork_kvm_create(tmpl->kvm_dev, KVM_CREATE_VM, "kvm-vm", false, &kv->vm);
@@ -203,12 +210,13 @@ put_vm:
 	fput(kv->vm);
 unmap_mem:
 	vm_munmap(kv->mem_addr, tmpl->mem_size);
+unmap_scratch:
+	kfork_scratch_unmap(s);
 	return err;
 }
 
 /* A pool entry was built a while ago: bring its state (timers, clock) back to the template's. */
-static struct kfork_vm *kfork_clone_take_pooled(struct kfork_template *tmpl, u32 flags,
-						struct kfork_scratch *s, u64 t0)
+static struct kfork_vm *kfork_clone_take_pooled(struct kfork_template *tmpl, u32 flags, u64 t0)
 {
 	struct kfork_vm *kv;
 	int err;
@@ -219,7 +227,7 @@ static struct kfork_vm *kfork_clone_take_pooled(struct kfork_template *tmpl, u32
 	kv = kfork_pool_take(tmpl);
 	if (IS_ERR_OR_NULL(kv))
 		return kv;
-	err = kfork_state_restore(tmpl, kv->vm, kv->vcpu, s, true);
+	err = kfork_state_restore(tmpl, kv->vm, kv->vcpu, &kv->scratch, true);
 	if (err) {
 		kfork_vm_free(kv, tmpl->mem_size);
 		return ERR_PTR(err);
@@ -229,7 +237,11 @@ static struct kfork_vm *kfork_clone_take_pooled(struct kfork_template *tmpl, u32
 	return kv;
 }
 
-int kfork_clone_spawn(struct kfork_template *tmpl, u32 flags, struct kfork_scratch *s,
+/*
+ * give_scratch: the caller learns the scratch buffer's address and unmaps it
+ * with the rest; otherwise it goes now and each reset maps its own.
+ */
+int kfork_clone_spawn(struct kfork_template *tmpl, u32 flags, bool give_scratch,
 		      struct kfork_spawn_out *out)
 {
 	struct kfork_clone *clone;
@@ -248,7 +260,7 @@ int kfork_clone_spawn(struct kfork_template *tmpl, u32 flags, struct kfork_scrat
 		err = -ENOMEM;
 		goto uncount;
 	}
-	kv = kfork_clone_take_pooled(tmpl, flags, s, t0);
+	kv = kfork_clone_take_pooled(tmpl, flags, t0);
 	if (IS_ERR(kv)) {
 		err = PTR_ERR(kv);
 		goto free_clone;
@@ -260,7 +272,7 @@ int kfork_clone_spawn(struct kfork_template *tmpl, u32 flags, struct kfork_scrat
 			err = -ENOMEM;
 			goto free_clone;
 		}
-		err = kfork_vm_build(tmpl, flags, s, kv, t0);
+		err = kfork_vm_build(tmpl, flags, kv, t0);
 		if (err) {
 			kfree(kv);
 			goto free_clone;
@@ -284,12 +296,15 @@ int kfork_clone_spawn(struct kfork_template *tmpl, u32 flags, struct kfork_scrat
 	}
 	clone->tmpl = tmpl;
 	clone->kv = kv;
+	mutex_init(&clone->reset_lock);
 	clone->id = atomic64_inc_return(&tmpl->next_id);
 	cfile = anon_inode_getfile("kfork-clone", &kfork_clone_fops, clone, O_RDWR | O_CLOEXEC);
 	if (IS_ERR(cfile)) {
 		err = PTR_ERR(cfile);
 		goto put_clone_fd;
 	}
+	if (!give_scratch)
+		kfork_scratch_unmap(&kv->scratch);
 	/* Never the last reference: the caller's template fd holds one. */
 	kref_get(&tmpl->ref);
 	atomic64_inc(&kfork_live_clones);
@@ -299,6 +314,8 @@ int kfork_clone_spawn(struct kfork_template *tmpl, u32 flags, struct kfork_scrat
 	out->mem_addr = kv->mem_addr;
 	out->run_addr = kv->run_addr;
 	out->run_size = kv->run_size;
+	out->scratch_addr = kv->scratch.addr;
+	out->scratch_size = kv->scratch.len;
 	out->prefaulted = kv->prefaulted;
 	out->clone_id = clone->id;
 	trace_kfork_spawn_done(tmpl->id, clone->id, 0, ktime_get_ns() - t0, out->pooled);

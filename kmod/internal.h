@@ -8,6 +8,7 @@
 #include <linux/kref.h>
 #include <linux/kvm.h>
 #include <linux/list.h>
+#include <linux/mutex.h>
 #include <linux/sizes.h>
 #include <linux/spinlock.h>
 #include <linux/mm_types.h>
@@ -65,10 +66,17 @@ struct kfork_template {
 	atomic64_t pool_hits;
 };
 
+/* A user-space buffer in the caller's mm that KVM's own ioctl handlers read from. */
+struct kfork_scratch {
+	unsigned long addr;
+	u32 len;
+};
+
 /*
- * A VM with its vCPU, guest memory mapping and kvm_run mapping, in mm: the
+ * A VM with its vCPU, guest memory, kvm_run and scratch mappings, in mm: the
  * body of a clone, or a pool entry waiting to become one. Holds its own
- * references to both KVM files; the caller's fds are separate.
+ * references to both KVM files; the caller's fds are separate. The scratch
+ * buffer serves every KVM ioctl made for this VM (no mmap/munmap per call).
  */
 struct kfork_vm {
 	struct list_head node;		/* on the template's pool */
@@ -77,6 +85,7 @@ struct kfork_vm {
 	struct file *vcpu;
 	unsigned long mem_addr, run_addr;
 	u32 run_size;
+	struct kfork_scratch scratch;	/* addr 0: none (the caller could not be told of it) */
 	u64 prefaulted;
 };
 
@@ -87,6 +96,7 @@ struct kfork_vm {
 struct kfork_clone {
 	struct kfork_template *tmpl;	/* reference held */
 	struct kfork_vm *kv;		/* owned; holds its own file refs */
+	struct mutex reset_lock;	/* one reset at a time: they share kv->scratch */
 	u64 id;
 };
 
@@ -97,8 +107,8 @@ extern spinlock_t kfork_templates_lock;
 /* Everything a spawn returns, before it is copied to user space. */
 struct kfork_spawn_out {
 	int clone_fd, vm_fd, vcpu_fd;
-	unsigned long mem_addr, run_addr;
-	u32 run_size;
+	unsigned long mem_addr, run_addr, scratch_addr;
+	u32 run_size, scratch_size;
 	u64 prefaulted, clone_id;
 	bool pooled;
 };
@@ -115,12 +125,6 @@ void kfork_template_count_failure(struct kfork_template *tmpl, int err);
 int kfork_state_parse(struct kfork_state *st);
 long kfork_kvm_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
 
-/* A user-space buffer in the caller's mm that KVM's own ioctl handlers read from. */
-struct kfork_scratch {
-	unsigned long addr;
-	u32 len;
-};
-
 int kfork_scratch_map(struct kfork_scratch *s, u32 len);
 void kfork_scratch_unmap(struct kfork_scratch *s);
 long kfork_kvm_ioctl_buf(struct file *file, unsigned int cmd, struct kfork_scratch *s,
@@ -129,10 +133,9 @@ int kfork_state_restore(struct kfork_template *tmpl, struct file *vm, struct fil
 			struct kfork_scratch *s, bool in_place);
 
 /* clone.c */
-int kfork_clone_spawn(struct kfork_template *tmpl, u32 flags, struct kfork_scratch *s,
+int kfork_clone_spawn(struct kfork_template *tmpl, u32 flags, bool give_scratch,
 		      struct kfork_spawn_out *out);
-int kfork_vm_build(struct kfork_template *tmpl, u32 flags, struct kfork_scratch *s,
-		   struct kfork_vm *kv, u64 t0);
+int kfork_vm_build(struct kfork_template *tmpl, u32 flags, struct kfork_vm *kv, u64 t0);
 void kfork_vm_put(struct kfork_vm *kv);
 void kfork_vm_free(struct kfork_vm *kv, u64 mem_size);
 

@@ -67,7 +67,7 @@ struct kfork_vm *kfork_pool_take(struct kfork_template *tmpl)
 }
 
 /* Build one entry; -EAGAIN if the pool is already at its target. */
-static int kfork_pool_add(struct kfork_template *tmpl, struct kfork_scratch *s, u32 *ready)
+static int kfork_pool_add(struct kfork_template *tmpl, u32 *ready)
 {
 	struct kfork_vm *kv;
 	u64 t0 = ktime_get_ns();
@@ -80,7 +80,7 @@ static int kfork_pool_add(struct kfork_template *tmpl, struct kfork_scratch *s, 
 	tmpl->pool_building++;
 	tmpl->pool_building_mm = current->mm;
 	spin_unlock(&tmpl->pool_lock);
-	err = kfork_vm_build(tmpl, 0, s, kv, 0);
+	err = kfork_vm_build(tmpl, 0, kv, 0);
 	spin_lock(&tmpl->pool_lock);
 	tmpl->pool_building--;
 	if (err) {
@@ -118,27 +118,20 @@ static bool kfork_pool_short(struct kfork_template *tmpl)
 /* Fill up to target in the calling thread; returns entries ready. */
 int kfork_pool_fill(struct kfork_template *tmpl, u32 target)
 {
-	struct kfork_scratch s = {};
 	u32 ready = 0;
 	int err = 0;
 
 	if (!current->mm || (current->flags & PF_EXITING))
 		return 0;
-	if (!kfork_pool_short(tmpl))
-		return 0;
-	err = kfork_scratch_map(&s, tmpl->scratch_len);
-	if (err)
-		return err;
 	while (ready < target && kfork_pool_short(tmpl)) {
 		if (fatal_signal_pending(current)) {
 			err = -EINTR;
 			break;
 		}
-		err = kfork_pool_add(tmpl, &s, &ready);
+		err = kfork_pool_add(tmpl, &ready);
 		if (err)
 			break;
 	}
-	kfork_scratch_unmap(&s);
 	return err == -EAGAIN ? 0 : err;
 }
 

@@ -80,7 +80,7 @@ static long kfork_clone_reset_pages(struct kfork_clone *clone, void __user *uarg
 	unsigned long npages = tmpl->mem_size >> PAGE_SHIFT;
 	size_t bytes = BITS_TO_LONGS(npages) * sizeof(long);
 	struct kfork_clone_reset args;
-	struct kfork_scratch s = {};
+	struct kfork_scratch tmp = {}, *s = &clone->kv->scratch;
 	unsigned long *bitmap, first, last;
 	u32 usize;
 	int err;
@@ -101,10 +101,14 @@ static long kfork_clone_reset_pages(struct kfork_clone *clone, void __user *uarg
 	bitmap = kvzalloc(bytes, GFP_KERNEL_ACCOUNT);
 	if (!bitmap)
 		return -ENOMEM;
-	err = kfork_scratch_map(&s, tmpl->scratch_len);
-	if (err)
-		goto free_bitmap;
-	err = kfork_reset_dirty_log(clone, &s, bitmap, bytes);
+	/* A clone whose caller could not be told of its scratch buffer gets one per reset. */
+	if (!s->addr) {
+		s = &tmp;
+		err = kfork_scratch_map(s, tmpl->scratch_len);
+		if (err)
+			goto free_bitmap;
+	}
+	err = kfork_reset_dirty_log(clone, s, bitmap, bytes);
 	if (err)
 		goto unmap_scratch;
 	args.pages_reset = bitmap_weight(bitmap, npages);
@@ -114,7 +118,7 @@ static long kfork_clone_reset_pages(struct kfork_clone *clone, void __user *uarg
 		if (err)
 			goto unmap_scratch;
 	}
-	err = kfork_state_restore(tmpl, clone->kv->vm, clone->kv->vcpu, &s, true);
+	err = kfork_state_restore(tmpl, clone->kv->vm, clone->kv->vcpu, s, true);
 	if (err)
 		goto unmap_scratch;
 	/* Every mapping survived: nothing to prefault. */
@@ -125,7 +129,7 @@ static long kfork_clone_reset_pages(struct kfork_clone *clone, void __user *uarg
 		err = -EFAULT;
 
 unmap_scratch:
-	kfork_scratch_unmap(&s);
+	kfork_scratch_unmap(&tmp);
 free_bitmap:
 	kvfree(bitmap);
 	return err;
@@ -137,7 +141,10 @@ long kfork_clone_reset(struct kfork_clone *clone, void __user *uarg)
 	u64 t0 = ktime_get_ns(), pages = 0;
 	long err;
 
+	if (mutex_lock_killable(&clone->reset_lock))
+		return -EINTR;
 	err = kfork_clone_reset_pages(clone, uarg, &pages);
+	mutex_unlock(&clone->reset_lock);
 	if (err)
 		kfork_template_count_failure(tmpl, err);
 	trace_kfork_reset(tmpl->id, clone->id, err, pages, ktime_get_ns() - t0);

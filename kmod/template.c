@@ -311,6 +311,8 @@ static void kfork_spawn_undo(const struct kfork_spawn_out *out, u64 mem_size)
 {
 	vm_munmap(out->run_addr, out->run_size);
 	vm_munmap(out->mem_addr, mem_size);
+	if (out->scratch_addr)
+		vm_munmap(out->scratch_addr, out->scratch_size);
 	close_fd(out->clone_fd);
 	close_fd(out->vcpu_fd);
 	close_fd(out->vm_fd);
@@ -329,11 +331,13 @@ static void kfork_spawn_fill(struct kfork_spawn *sp, const struct kfork_spawn_ou
 	sp->run_size = out->run_size;
 	sp->prefaulted = out->prefaulted;
 	sp->clone_id = out->clone_id;
+	sp->scratch_addr = out->scratch_addr;
+	sp->scratch_size = out->scratch_size;
+	sp->pad1 = 0;
 }
 
 /* One spawn described by the struct at uarg; writes the struct back. */
-static int kfork_template_spawn_one(struct kfork_template *tmpl, void __user *uarg, u32 usize,
-				    struct kfork_scratch *s)
+static int kfork_template_spawn_one(struct kfork_template *tmpl, void __user *uarg, u32 usize)
 {
 	struct kfork_spawn sp;
 	struct kfork_spawn_out out;
@@ -342,9 +346,10 @@ static int kfork_template_spawn_one(struct kfork_template *tmpl, void __user *ua
 	err = copy_struct_from_user(&sp, sizeof(sp), uarg, usize);
 	if (err)
 		return err == -E2BIG ? -EINVAL : err;
-	if ((sp.flags & ~KFORK_SPAWN_FLAGS) || sp.pad0)
+	if ((sp.flags & ~KFORK_SPAWN_FLAGS) || sp.pad0 || sp.pad1)
 		return -EINVAL;
-	err = kfork_clone_spawn(tmpl, sp.flags, s, &out);
+	err = kfork_clone_spawn(tmpl, sp.flags,
+				usize >= offsetofend(struct kfork_spawn, scratch_size), &out);
 	if (err) {
 		atomic64_inc(&tmpl->spawn_failures);
 		kfork_template_count_failure(tmpl, err);
@@ -363,26 +368,18 @@ static int kfork_template_spawn_one(struct kfork_template *tmpl, void __user *ua
 
 static long kfork_template_spawn(struct kfork_template *tmpl, void __user *uarg)
 {
-	struct kfork_scratch s = {};
 	u32 usize;
-	int err;
 
 	if (get_user(usize, (u32 __user *)uarg))
 		return -EFAULT;
 	if (usize < offsetofend(struct kfork_spawn, flags) || usize > PAGE_SIZE)
 		return -EINVAL;
-	err = kfork_scratch_map(&s, tmpl->scratch_len);
-	if (err)
-		return err;
-	err = kfork_template_spawn_one(tmpl, uarg, usize, &s);
-	kfork_scratch_unmap(&s);
-	return err;
+	return kfork_template_spawn_one(tmpl, uarg, usize);
 }
 
 static long kfork_template_spawn_batch(struct kfork_template *tmpl, void __user *uarg)
 {
 	struct kfork_spawn_batch args;
-	struct kfork_scratch s = {};
 	u32 usize, i, done = 0;
 	int err;
 
@@ -393,9 +390,6 @@ static long kfork_template_spawn_batch(struct kfork_template *tmpl, void __user 
 	    args.entry_size < offsetofend(struct kfork_spawn, status) ||
 	    args.entry_size > PAGE_SIZE || args.entry_size % 8)
 		return -EINVAL;
-	err = kfork_scratch_map(&s, tmpl->scratch_len);
-	if (err)
-		return err;
 	for (i = 0; i < args.nr; i++) {
 		void __user *entry = u64_to_user_ptr(args.clones_ptr + (u64)i * args.entry_size);
 		struct kfork_spawn __user *ue = entry;
@@ -410,7 +404,7 @@ static long kfork_template_spawn_batch(struct kfork_template *tmpl, void __user 
 		else if (esize != args.entry_size)
 			err = -EINVAL;
 		else
-			err = kfork_template_spawn_one(tmpl, entry, esize, &s);
+			err = kfork_template_spawn_one(tmpl, entry, esize);
 		if (!err)
 			done++;
 		if (put_user(err, &ue->status)) {
@@ -419,7 +413,6 @@ static long kfork_template_spawn_batch(struct kfork_template *tmpl, void __user 
 		}
 		err = 0;
 	}
-	kfork_scratch_unmap(&s);
 	return err ? err : done;
 }
 

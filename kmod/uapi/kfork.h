@@ -141,9 +141,14 @@ struct kfork_template_wset {
 /*
  * Spawn a clone, ready for KVM_RUN, into the calling process: a new KVM VM
  * (vm_fd) with one vCPU (vcpu_fd, its struct kvm_run mapped at run_addr),
- * guest memory mapped copy-on-write from the template at mem_addr (the
- * caller unmaps it with munmap when done), the template's machine state
- * restored, and the working set pre-faulted. All three fds are O_CLOEXEC and
+ * guest memory mapped copy-on-write from the template at mem_addr, the
+ * template's machine state restored, and the working set pre-faulted. The
+ * three mappings (memory, kvm_run, and scratch_addr: the clone's buffer for
+ * the KVM ioctls the module makes on its behalf, e.g. in KFORK_CLONE_RESET)
+ * are the caller's to munmap when done; a caller that unmaps or reuses the
+ * scratch buffer earlier gets EFAULT from the next reset, or a corrupt state
+ * in its own clone. A caller whose struct ends before scratch_addr gets no
+ * scratch buffer (each reset maps one for itself). All three fds are O_CLOEXEC and
  * the caller's; closing clone_fd ends the clone's link to the template (no
  * more resets) but leaves the VM usable. Per-clone seed and wall clock are
  * the caller's business (libkfork queues them on the serial line).
@@ -167,6 +172,9 @@ struct kfork_spawn {
 	__u32 pad0;
 	__u64 prefaulted;	/* out: working-set pages mapped */
 	__u64 clone_id;		/* out: unique within the template */
+	__u64 scratch_addr;	/* out: the clone's ioctl buffer (see above) */
+	__u32 scratch_size;	/* out */
+	__u32 pad1;
 };
 
 #define KFORK_SPAWN		_IOWR(KFORK_IOC, 0x12, struct kfork_spawn)

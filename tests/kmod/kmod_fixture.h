@@ -74,6 +74,8 @@ static inline void kf_raw_close(const struct kfork_spawn *sp)
 {
 	munmap((void *)(uintptr_t)sp->run_addr, sp->run_size);
 	munmap((void *)(uintptr_t)sp->mem_addr, sp->mem_size);
+	if (sp->scratch_addr)
+		munmap((void *)(uintptr_t)sp->scratch_addr, sp->scratch_size);
 	close(sp->vcpu_fd);
 	close(sp->vm_fd);
 	close(sp->clone_fd);

@@ -25,7 +25,8 @@ _Static_assert(sizeof(struct kfork_template_create) == 40, "template_create");
 _Static_assert(offsetof(struct kfork_template_create, state_ptr) == 24, "state_ptr");
 _Static_assert(sizeof(struct kfork_template_info) == 88, "template_info");
 _Static_assert(sizeof(struct kfork_template_wset) == 24, "wset");
-_Static_assert(sizeof(struct kfork_spawn) == 72, "spawn");
+_Static_assert(sizeof(struct kfork_spawn) == 88, "spawn");
+_Static_assert(offsetof(struct kfork_spawn, scratch_addr) == 72, "spawn.scratch_addr");
 _Static_assert(offsetof(struct kfork_spawn, mem_addr) == 24, "spawn.mem_addr");
 _Static_assert(offsetof(struct kfork_spawn, prefaulted) == 56, "spawn.prefaulted");
 _Static_assert(sizeof(struct kfork_spawn_batch) == 24, "batch");
@@ -60,6 +61,8 @@ static void spawn_close(const struct kfork_spawn *sp)
 {
 	munmap((void *)(uintptr_t)sp->run_addr, sp->run_size);
 	munmap((void *)(uintptr_t)sp->mem_addr, sp->mem_size);
+	if (sp->scratch_addr)
+		munmap((void *)(uintptr_t)sp->scratch_addr, sp->scratch_size);
 	close(sp->vcpu_fd);
 	close(sp->vm_fd);
 	close(sp->clone_fd);
@@ -251,6 +254,11 @@ TEST_F(tmpl, template_fd_refuses_bad_arguments)
 	sp.pad0 = 1;
 	EXPECT_EQ(-1, ioctl(self->tfd, KFORK_SPAWN, &sp));
 	EXPECT_EQ(EINVAL, errno);
+	sp.pad0 = 0;
+	sp.pad1 = 1;
+	EXPECT_EQ(-1, ioctl(self->tfd, KFORK_SPAWN, &sp));
+	EXPECT_EQ(EINVAL, errno);
+	sp.pad1 = 0;
 	sp.size = 4;
 	EXPECT_EQ(-1, ioctl(self->tfd, KFORK_SPAWN, &sp));
 	EXPECT_EQ(EINVAL, errno);
@@ -435,6 +443,84 @@ TEST_F(tmpl, reset_restores_every_dirtied_page)
 	kf_destroy(clone);
 	free(got);
 	munmap(want, size);
+}
+
+/* Lines of /proc/self/maps: the mappings this process has. */
+static int count_maps(void)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	int n = 0, c;
+
+	if (!f)
+		return -1;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* The scratch buffer is reported and mapped; the caller's munmap of it is the only one needed. */
+TEST_F(tmpl, spawn_reports_the_scratch_buffer)
+{
+	struct kfork_clone_reset rs = { .size = sizeof(rs) };
+	struct kfork_spawn sp;
+	int maps0 = count_maps();
+
+	NEED_TMPL();
+	ASSERT_EQ(0, spawn_raw(self->tfd, &sp));
+	ASSERT_NE(0, sp.scratch_addr);
+	ASSERT_LT(0, sp.scratch_size);
+	EXPECT_EQ(0, sp.scratch_size % getpagesize());
+	/* Mapped, writable, the caller's: */
+	*(volatile uint8_t *)(uintptr_t)sp.scratch_addr = 1;
+	EXPECT_EQ(0, ioctl(sp.clone_fd, KFORK_CLONE_RESET, &rs)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0, ioctl(sp.clone_fd, KFORK_CLONE_RESET, &rs));
+	spawn_close(&sp);
+	EXPECT_EQ(maps0, count_maps());
+}
+
+/* A caller built before scratch_addr existed gets no buffer to leak, and its resets still work. */
+TEST_F(tmpl, spawn_struct_without_scratch_fields_leaks_no_mapping)
+{
+	struct kfork_clone_reset rs = { .size = sizeof(rs) };
+	struct kfork_spawn sp;
+	int maps0 = count_maps();
+
+	NEED_TMPL();
+	memset(&sp, 0, sizeof(sp));
+	sp.size = offsetof(struct kfork_spawn, scratch_addr);
+	ASSERT_EQ(0, ioctl(self->tfd, KFORK_SPAWN, &sp)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0, sp.scratch_addr);	/* not written back: past the caller's size */
+	*(volatile uint32_t *)(uintptr_t)(sp.mem_addr + PROBE_ADDR) = 7;
+	EXPECT_EQ(0, ioctl(sp.clone_fd, KFORK_CLONE_RESET, &rs)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(0, ioctl(sp.clone_fd, KFORK_CLONE_RESET, &rs));
+	spawn_close(&sp);
+	EXPECT_EQ(maps0, count_maps());
+}
+
+/* A caller that unmaps its clone's scratch buffer gets EFAULT; the template and other clones go on. */
+TEST_F(tmpl, reset_without_the_scratch_buffer_fails_that_clone_only)
+{
+	struct kfork_clone_reset rs = { .size = sizeof(rs) };
+	struct kf_clone *other;
+	struct kfork_spawn sp;
+	char *out;
+
+	NEED_TMPL();
+	ASSERT_EQ(0, kf_spawn(self->kmod, &other));
+	ASSERT_EQ(0, spawn_raw(self->tfd, &sp));
+	ASSERT_EQ(0, munmap((void *)(uintptr_t)sp.scratch_addr, sp.scratch_size));
+	EXPECT_EQ(-1, ioctl(sp.clone_fd, KFORK_CLONE_RESET, &rs));
+	EXPECT_EQ(EFAULT, errno);
+	sp.scratch_addr = 0;
+	spawn_close(&sp);
+	free(run_out(other, "poke 200000 12345678"));
+	ASSERT_EQ(0, kf_reset(other)) TH_LOG("%s", kf_last_error());
+	out = run_out(other, "peek 200000");
+	ASSERT_NE(NULL, out);
+	EXPECT_STREQ("00000000\n", out);
+	free(out);
+	kf_destroy(other);
 }
 
 TEST_F(tmpl, reset_only_from_the_spawning_process)

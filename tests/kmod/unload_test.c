@@ -51,6 +51,8 @@ TEST(unload_refused_with_live_clones)
 	EXPECT_EQ(0, ioctl(sp.vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQCHIP) < 0);
 	munmap((void *)(uintptr_t)sp.run_addr, sp.run_size);
 	munmap((void *)(uintptr_t)sp.mem_addr, sp.mem_size);
+	if (sp.scratch_addr)
+		munmap((void *)(uintptr_t)sp.scratch_addr, sp.scratch_size);
 	close(sp.vcpu_fd);
 	close(sp.vm_fd);
 	if (ret == 0) {

@@ -83,10 +83,12 @@ unmap:
 	return err;
 }
 
-static void clone_unbuild(struct kf_clone *clone)
+void clone_unbuild(struct kf_clone *clone)
 {
 	vm_destroy(&clone->vm);
 	munmap(clone->mem, clone->tmpl->mem_size);
+	if (clone->kmod_scratch)
+		munmap(clone->kmod_scratch, clone->kmod_scratch_size);
 	if (clone->kmod_fd >= 0)
 		close(clone->kmod_fd);
 }

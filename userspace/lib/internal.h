@@ -42,6 +42,8 @@ struct kf_clone {
 	int needs_reset;		/* an exec timed out: state unknown */
 	uint64_t spawn_ns;
 	int kmod_fd;			/* kmod backend: the clone fd, else -1 */
+	void *kmod_scratch;		/* kmod backend: the module's ioctl buffer, ours to unmap */
+	size_t kmod_scratch_size;
 	struct kf_clone *reap_next;
 };
 
@@ -67,5 +69,7 @@ void kmod_clone_learn(struct kf_clone *clone);
 /* reaper.c: tear clones down on a background thread */
 void reaper_push(struct kf_clone *clone);
 void clone_teardown(struct kf_clone *clone);
+/* Close and unmap what a spawn made (either backend); the clone struct stays. */
+void clone_unbuild(struct kf_clone *clone);
 
 #endif

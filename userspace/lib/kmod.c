@@ -88,6 +88,7 @@ int kmod_clone_build(struct kf_clone *clone, const char *name, uint64_t *t_vm)
 		.flags = kmod_prefault_wanted() ? 0 : KFORK_SPAWN_NO_PREFAULT,
 	};
 	struct vm *vm = &clone->vm;
+	int err;
 
 	if (ioctl(tmpl->kmod_fd, KFORK_SPAWN, &sp) < 0)
 		return kf_fail(-errno, "KFORK_SPAWN of %s from %s", name, tmpl->name);
@@ -103,9 +104,14 @@ int kmod_clone_build(struct kf_clone *clone, const char *name, uint64_t *t_vm)
 	vm->mem_size = sp.mem_size;
 	clone->mem = vm->mem;
 	clone->kmod_fd = sp.clone_fd;
+	clone->kmod_scratch = (void *)(uintptr_t)sp.scratch_addr;
+	clone->kmod_scratch_size = sp.scratch_size;
 	/* The UART is ours, not KVM's: restore its registers as state_restore() does. */
 	memcpy(&vm->uart.regs, tmpl->state.item[ST_UART], sizeof(vm->uart.regs));
-	return vm_coalesce_uart(vm);
+	err = vm_coalesce_uart(vm);
+	if (err)
+		clone_unbuild(clone);
+	return err;
 }
 
 int kmod_clone_reset(struct kf_clone *clone)
