@@ -2,7 +2,8 @@
 /* reset.c - return a clone to the template in place: rewrite only the pages it dirtied. */
 #include <linux/bitmap.h>
 #include <linux/fs.h>
-#include <linux/uio.h>
+#include <linux/highmem.h>
+#include <linux/sched.h>
 #include <linux/kvm_host.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -12,30 +13,22 @@
 #include "internal.h"
 #include "trace.h"
 
+#define KFORK_RESET_BATCH	64	/* pages pinned at a time */
+
 /*
- * Give guest pages [first, last) the template's contents again, in place:
- * read the template file straight into the clone's mapping. The pages are
- * the clone's private copies already (the guest wrote them), so nothing is
- * unmapped: no MMU-notifier zap, no stage-2 or TLB flush, no refault and
- * copy when the guest writes them again, which a reused clone usually does.
- * The range must still be our private writable mapping of the template; the
- * check is advisory (the read runs without mmap_lock, as it may fault), and
- * a caller who remaps it meanwhile only writes template bytes into its own
- * memory.
+ * Guest memory must still be our private writable mapping of the template;
+ * otherwise the caller remapped it and the reset writes nowhere. The check is
+ * advisory: the caller can remap it right after, and then only gets template
+ * bytes written into its own writable memory (GUP honours the page tables).
  */
-static int kfork_reset_restore(struct kfork_clone *clone, unsigned long first, unsigned long last)
+static int kfork_reset_check_mapping(struct kfork_clone *clone)
 {
-	unsigned long addr = clone->kv->mem_addr + (first << PAGE_SHIFT);
-	unsigned long len = (last - first) << PAGE_SHIFT, a;
 	struct mm_struct *mm = clone->kv->mm;
-	loff_t pos = (loff_t)first << PAGE_SHIFT;
-	struct iov_iter iter;
-	struct iovec iov;
-	ssize_t n;
+	unsigned long a = clone->kv->mem_addr, end = a + clone->tmpl->mem_size;
 	int err = 0;
 
 	mmap_read_lock(mm);
-	for (a = addr; a < addr + len; ) {
+	while (a < end) {
 		struct vm_area_struct *vma = vma_lookup(mm, a);
 
 		if (!vma || vma->vm_file != clone->tmpl->mem || !(vma->vm_flags & VM_WRITE) ||
@@ -46,15 +39,43 @@ static int kfork_reset_restore(struct kfork_clone *clone, unsigned long first, u
 		a = vma->vm_end;
 	}
 	mmap_read_unlock(mm);
-	if (err)
-		return err;
-	err = import_single_range(READ, (void __user *)addr, len, &iov, &iter);
-	if (err)
-		return err;
-	n = vfs_iter_read(clone->tmpl->mem, &iter, &pos, 0);
-	if (n < 0)
-		return n;
-	return n == len ? 0 : -EFAULT;
+	return err;
+}
+
+/*
+ * Give guest pages [first, last) the template's contents again, in place:
+ * copy each template page (from the template's page index, zeros for its
+ * holes) over the clone's private copy, kernel to kernel. The pages stay
+ * mapped: no MMU-notifier zap, no stage-2 or TLB flush, no refault and copy
+ * when the guest writes them again, which a reused clone usually does. The
+ * clone's pages are taken in batches by a lockless page-table walk (they are
+ * mapped: the guest wrote them).
+ */
+static int kfork_reset_restore(struct kfork_clone *clone, unsigned long first, unsigned long last)
+{
+	struct page *pages[KFORK_RESET_BATCH];
+
+	while (first < last) {
+		unsigned long addr = clone->kv->mem_addr + (first << PAGE_SHIFT);
+		unsigned int nr = min_t(unsigned long, last - first, KFORK_RESET_BATCH);
+		int got, i;
+
+		got = get_user_pages_fast(addr, nr, FOLL_WRITE, pages);
+		if (got <= 0)
+			return got ? got : -EFAULT;
+		for (i = 0; i < got; i++) {
+			struct page *src = clone->tmpl->pages[first + i];
+
+			if (src)
+				copy_highpage(pages[i], src);
+			else
+				clear_highpage(pages[i]);
+			put_page(pages[i]);
+		}
+		first += got;
+		cond_resched();
+	}
+	return 0;
 }
 
 /* KVM_GET_DIRTY_LOG returns and clears the slot's log: the pages dirtied since the last call. */
@@ -109,6 +130,9 @@ static long kfork_clone_reset_pages(struct kfork_clone *clone, void __user *uarg
 			goto free_bitmap;
 	}
 	err = kfork_reset_dirty_log(clone, s, bitmap, bytes);
+	if (err)
+		goto unmap_scratch;
+	err = kfork_reset_check_mapping(clone);
 	if (err)
 		goto unmap_scratch;
 	args.pages_reset = bitmap_weight(bitmap, npages);

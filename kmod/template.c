@@ -5,6 +5,8 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/pagevec.h>
 #include <linux/sched/signal.h>
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
@@ -18,6 +20,50 @@ static atomic64_t kfork_next_template_id = ATOMIC64_INIT(0);
 
 #define KFORK_SEALS	(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
+static void kfork_template_unpin(struct kfork_template *tmpl)
+{
+	unsigned long i;
+
+	if (!tmpl->pages)
+		return;
+	for (i = 0; i < tmpl->mem_size >> PAGE_SHIFT; i++)
+		if (tmpl->pages[i])
+			put_page(tmpl->pages[i]);
+	kvfree(tmpl->pages);
+	tmpl->pages = NULL;
+}
+
+/*
+ * Index the filled template's pages, one reference each: a reset copies them
+ * without a page-cache walk, and they stay resident (every clone maps them).
+ * What has no page is a hole, which reads as zeros.
+ */
+static int kfork_template_pin(struct kfork_template *tmpl)
+{
+	pgoff_t index = 0, last = (tmpl->mem_size >> PAGE_SHIFT) - 1;
+	struct folio_batch fbatch;
+	unsigned int i, j;
+
+	tmpl->pages = kvcalloc(tmpl->mem_size >> PAGE_SHIFT, sizeof(*tmpl->pages),
+			       GFP_KERNEL_ACCOUNT);
+	if (!tmpl->pages)
+		return -ENOMEM;
+	folio_batch_init(&fbatch);
+	while (index <= last && filemap_get_folios(tmpl->mem->f_mapping, &index, last, &fbatch)) {
+		for (i = 0; i < folio_batch_count(&fbatch); i++) {
+			struct folio *folio = fbatch.folios[i];
+
+			for (j = 0; j < folio_nr_pages(folio) && folio->index + j <= last; j++) {
+				tmpl->pages[folio->index + j] = folio_page(folio, j);
+				folio_get(folio);
+			}
+		}
+		folio_batch_release(&fbatch);
+		cond_resched();
+	}
+	return 0;
+}
+
 static void kfork_template_release(struct kref *ref)
 {
 	struct kfork_template *tmpl = container_of(ref, struct kfork_template, ref);
@@ -27,6 +73,7 @@ static void kfork_template_release(struct kref *ref)
 	spin_unlock(&kfork_templates_lock);
 	/* Entries of a process other than the last holder's stay mapped there until it exits. */
 	kfork_pool_drain(tmpl);
+	kfork_template_unpin(tmpl);
 	kvfree(tmpl->wset);
 	kvfree(tmpl->state.buf);
 	fput(tmpl->kvm_dev);
@@ -191,6 +238,8 @@ long kfork_template_create(void __user *uarg)
 	}
 	err = kfork_template_fill(tmpl->mem, src,
 				  min_t(u64, args.mem_size, i_size_read(file_inode(src))));
+	if (!err)
+		err = kfork_template_pin(tmpl);
 	if (err)
 		goto put_mem;
 	fput(src);
@@ -207,6 +256,7 @@ long kfork_template_create(void __user *uarg)
 	return fd;
 
 put_mem:
+	kfork_template_unpin(tmpl);
 	fput(tmpl->mem);
 put_kvm:
 	fput(tmpl->kvm_dev);
