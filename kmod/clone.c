@@ -192,7 +192,7 @@ int kfork_vm_build(struct kfork_template *tmpl, u32 flags, struct kfork_vm *kv, 
 		trace_kfork_spawn_state(tmpl->id, ktime_get_ns() - t0, 0);
 	kv->prefaulted = 0;
 	if (!(flags & KFORK_SPAWN_NO_PREFAULT)) {
-		err = kfork_prefault(tmpl, kv->vcpu, &kv->prefaulted);
+		err = kfork_prefault(tmpl, kv->vcpu, kv->mem_addr, &kv->prefaulted);
 		if (err)
 			goto unmap_run;
 		if (t0)

@@ -155,7 +155,8 @@ void kfork_netlink_event(struct kfork_template *tmpl, u32 event, u64 clone_id, i
 			 u64 ns, u64 pages);
 
 /* prefault.c */
-int kfork_prefault(struct kfork_template *tmpl, struct file *vcpu, u64 *done);
+int kfork_prefault(struct kfork_template *tmpl, struct file *vcpu, unsigned long mem_addr,
+		   u64 *done);
 
 /* reset.c */
 long kfork_clone_reset(struct kfork_clone *clone, void __user *uarg);

@@ -31,12 +31,40 @@ static void kfork_mmu_load(struct file *vcpu)
 }
 
 /*
+ * Host page tables first, a run of consecutive pages per get_user_pages()
+ * call: KVM's fault below then finds each page mapped (its lockless fast
+ * path) instead of taking mmap_lock and faulting it in one page at a time.
+ * Nothing is pinned; what fails here is KVM's to fault (and report) below.
+ */
+static void kfork_prefault_host(const u64 *wset, u32 n, unsigned long mem_addr)
+{
+	struct mm_struct *mm = current->mm;
+	u32 i = 0, len;
+
+	for (; i < n && !fatal_signal_pending(current); i += len) {
+		gfn_t gfn = wset[i] & KFORK_WSET_GFN_MASK;
+		bool write = wset[i] & KFORK_WSET_WRITE;
+
+		for (len = 1; i + len < n; len++)
+			if ((wset[i + len] & KFORK_WSET_GFN_MASK) != gfn + len ||
+			    !(wset[i + len] & KFORK_WSET_WRITE) != !write)
+				break;
+		mmap_read_lock(mm);
+		get_user_pages(mem_addr + (gfn << PAGE_SHIFT), len, write ? FOLL_WRITE : 0, NULL,
+			       NULL);
+		mmap_read_unlock(mm);
+		cond_resched();
+	}
+}
+
+/*
  * One kvm_mmu_page_fault() per page does what the guest's first touch would:
  * get_user_pages() on the clone's mapping (host PTE; a write copies the
  * page), then the stage-2 entry. Only gfns inside a memory slot are passed,
  * so KVM never decides to emulate an instruction.
  */
-int kfork_prefault(struct kfork_template *tmpl, struct file *vcpu_file, u64 *done)
+int kfork_prefault(struct kfork_template *tmpl, struct file *vcpu_file, unsigned long mem_addr,
+		   u64 *done)
 {
 	struct kvm_vcpu *vcpu = vcpu_file->private_data;
 	/* Pairs with cmpxchg_release() in kfork_template_set_wset(). */
@@ -48,6 +76,7 @@ int kfork_prefault(struct kfork_template *tmpl, struct file *vcpu_file, u64 *don
 	if (!wset)
 		return 0;
 	n = READ_ONCE(tmpl->wset_len);
+	kfork_prefault_host(wset, n, mem_addr);
 	if (!VALID_PAGE(READ_ONCE(vcpu->arch.mmu->root.hpa)))
 		kfork_mmu_load(vcpu_file);
 	if (mutex_lock_killable(&vcpu->mutex))
