@@ -43,7 +43,7 @@ struct kfork_template {
 	struct list_head node;		/* kfork_templates, under kfork_templates_lock */
 	u64 id;				/* unique while the module is loaded */
 	struct file *mem;		/* module-owned shmem, sealed: never written again */
-	struct page **pages;		/* mem's pages by index, referenced (resident); NULL: zeros */
+	struct page **pages;		/* mem's data pages by index, referenced; NULL: a hole (zeros) */
 	struct file *kvm_dev;		/* /dev/kvm, opened by the registering process */
 	u64 mem_size;
 	u32 max_clones;

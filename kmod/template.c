@@ -5,8 +5,6 @@
 #include <linux/file.h>
 #include <linux/fs.h>
 #include <linux/mm.h>
-#include <linux/pagemap.h>
-#include <linux/pagevec.h>
 #include <linux/sched/signal.h>
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
@@ -20,7 +18,7 @@ static atomic64_t kfork_next_template_id = ATOMIC64_INIT(0);
 
 #define KFORK_SEALS	(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
-static void kfork_template_unpin(struct kfork_template *tmpl)
+static void kfork_template_put_pages(struct kfork_template *tmpl)
 {
 	unsigned long i;
 
@@ -33,37 +31,6 @@ static void kfork_template_unpin(struct kfork_template *tmpl)
 	tmpl->pages = NULL;
 }
 
-/*
- * Index the filled template's pages, one reference each: a reset copies them
- * without a page-cache walk, and they stay resident (every clone maps them).
- * What has no page is a hole, which reads as zeros.
- */
-static int kfork_template_pin(struct kfork_template *tmpl)
-{
-	pgoff_t index = 0, last = (tmpl->mem_size >> PAGE_SHIFT) - 1;
-	struct folio_batch fbatch;
-	unsigned int i, j;
-
-	tmpl->pages = kvcalloc(tmpl->mem_size >> PAGE_SHIFT, sizeof(*tmpl->pages),
-			       GFP_KERNEL_ACCOUNT);
-	if (!tmpl->pages)
-		return -ENOMEM;
-	folio_batch_init(&fbatch);
-	while (index <= last && filemap_get_folios(tmpl->mem->f_mapping, &index, last, &fbatch)) {
-		for (i = 0; i < folio_batch_count(&fbatch); i++) {
-			struct folio *folio = fbatch.folios[i];
-
-			for (j = 0; j < folio_nr_pages(folio) && folio->index + j <= last; j++) {
-				tmpl->pages[folio->index + j] = folio_page(folio, j);
-				folio_get(folio);
-			}
-		}
-		folio_batch_release(&fbatch);
-		cond_resched();
-	}
-	return 0;
-}
-
 static void kfork_template_release(struct kref *ref)
 {
 	struct kfork_template *tmpl = container_of(ref, struct kfork_template, ref);
@@ -73,7 +40,7 @@ static void kfork_template_release(struct kref *ref)
 	spin_unlock(&kfork_templates_lock);
 	/* Entries of a process other than the last holder's stay mapped there until it exits. */
 	kfork_pool_drain(tmpl);
-	kfork_template_unpin(tmpl);
+	kfork_template_put_pages(tmpl);
 	kvfree(tmpl->wset);
 	kvfree(tmpl->state.buf);
 	fput(tmpl->kvm_dev);
@@ -101,18 +68,26 @@ void kfork_template_count_failure(struct kfork_template *tmpl, int err)
  * Copy the caller's non-zero pages into our own shmem file, then seal it
  * (as F_ADD_SEALS would) and deny writable shared mappings: from then on the
  * pages can only be read or mapped MAP_PRIVATE, by anyone, even through
- * /proc/PID/map_files.
+ * /proc/PID/map_files. Each page written is also indexed in tmpl->pages with
+ * a reference, so a reset copies it without a page-cache walk and it stays
+ * resident (every clone maps it anyway); what is not indexed is a hole, which
+ * reads as zeros.
  */
-static int kfork_template_fill(struct file *dst, struct file *src, u64 size)
+static int kfork_template_fill(struct kfork_template *tmpl, struct file *src, u64 size)
 {
+	struct file *dst = tmpl->mem;
 	struct inode *inode = file_inode(dst);
 	loff_t pos = 0, hole;
 	void *page;
 	int err = 0;
 
+	tmpl->pages = kvcalloc(tmpl->mem_size >> PAGE_SHIFT, sizeof(*tmpl->pages),
+			       GFP_KERNEL_ACCOUNT);
 	page = kmalloc(PAGE_SIZE, GFP_KERNEL);
-	if (!page)
+	if (!page || !tmpl->pages) {
+		kfree(page);
 		return -ENOMEM;
+	}
 	while (pos < size) {
 		pos = vfs_llseek(src, pos, SEEK_DATA);
 		if (pos < 0 || pos >= size) {
@@ -138,6 +113,14 @@ static int kfork_template_fill(struct file *dst, struct file *src, u64 size)
 			n = kernel_write(dst, page, PAGE_SIZE, &wpos);
 			if (n != PAGE_SIZE) {
 				err = n < 0 ? n : -EIO;
+				goto out;
+			}
+			/* Brings the page back if it was swapped out meanwhile. */
+			tmpl->pages[pos >> PAGE_SHIFT] =
+				shmem_read_mapping_page(dst->f_mapping, pos >> PAGE_SHIFT);
+			if (IS_ERR(tmpl->pages[pos >> PAGE_SHIFT])) {
+				err = PTR_ERR(tmpl->pages[pos >> PAGE_SHIFT]);
+				tmpl->pages[pos >> PAGE_SHIFT] = NULL;
 				goto out;
 			}
 			if (fatal_signal_pending(current)) {
@@ -236,10 +219,8 @@ long kfork_template_create(void __user *uarg)
 		err = PTR_ERR(tmpl->mem);
 		goto put_kvm;
 	}
-	err = kfork_template_fill(tmpl->mem, src,
+	err = kfork_template_fill(tmpl, src,
 				  min_t(u64, args.mem_size, i_size_read(file_inode(src))));
-	if (!err)
-		err = kfork_template_pin(tmpl);
 	if (err)
 		goto put_mem;
 	fput(src);
@@ -256,7 +237,7 @@ long kfork_template_create(void __user *uarg)
 	return fd;
 
 put_mem:
-	kfork_template_unpin(tmpl);
+	kfork_template_put_pages(tmpl);
 	fput(tmpl->mem);
 put_kvm:
 	fput(tmpl->kvm_dev);
