@@ -113,14 +113,41 @@ static int state_msr_is_alias(const struct kvm_msrs *msrs, uint32_t n, uint32_t 
 	return 0;
 }
 
-/* Read every MSR KVM lists, skipping the few a given host refuses to read, and aliases. */
-static int state_save_msrs(struct vm *vm, struct state_builder *b)
+#define HV_MSR_FIRST	0x40000000u	/* Hyper-V's synthetic MSRs (HV_X64_MSR_*) */
+#define HV_MSR_LAST	0x400001ffu
+#define HV_CPUID_INTERFACE	0x40000001u
+#define HV_CPUID_SIGNATURE_EAX	0x31237648u	/* "Hv#1" */
+
+/* Whether KVM lets this guest use Hyper-V's MSRs (its kvm_cpuid_has_hyperv()). */
+static int state_cpuid_has_hyperv(const struct kvm_cpuid2 *cpuid)
+{
+	for (uint32_t i = 0; i < cpuid->nent; i++)
+		if (cpuid->entries[i].function == HV_CPUID_INTERFACE)
+			return cpuid->entries[i].eax == HV_CPUID_SIGNATURE_EAX;
+	return 0;
+}
+
+/*
+ * Without Hyper-V in its CPUID the guest can neither read nor write Hyper-V's
+ * MSRs (KVM refuses it), so they hold KVM's defaults in the template and in
+ * any fresh vCPU alike. Restoring them cost ~35 host-initiated writes per
+ * restore, and the first one allocates KVM's per-vCPU Hyper-V context in
+ * every clone.
+ */
+static int state_msr_is_unused(const struct kvm_msr_entry *e, int hyperv)
+{
+	return !hyperv && e->index >= HV_MSR_FIRST && e->index <= HV_MSR_LAST;
+}
+
+/* Read every MSR KVM lists, skipping the few a given host refuses to read, aliases and unused ones. */
+static int state_save_msrs(struct vm *vm, const struct kvm_cpuid2 *cpuid,
+			   struct state_builder *b)
 {
 	const struct kvm_host *host;
 	struct kvm_msrs *msrs;
 	uint32_t n = 0, total;
 	void *dst;
-	int err = kvm_host_get(&host);
+	int err = kvm_host_get(&host), hyperv = state_cpuid_has_hyperv(cpuid);
 
 	if (err)
 		return err;
@@ -134,7 +161,8 @@ static int state_save_msrs(struct vm *vm, struct state_builder *b)
 			struct kvm_msr_entry e;
 		} one = { .hdr.nmsrs = 1, .e.index = host->msrs->indices[i] };
 
-		if (ioctl(vm->vcpu_fd, KVM_GET_MSRS, &one) == 1)
+		if (!state_msr_is_unused(&one.e, hyperv) &&
+		    ioctl(vm->vcpu_fd, KVM_GET_MSRS, &one) == 1)
 			msrs->entries[n++] = one.e;
 	}
 	/* Only legacy aliases go, never a _NEW one: drop them in place. */
@@ -199,7 +227,7 @@ static int state_save_item(struct vm *vm, const struct kvm_cpuid2 *cpuid,
 		return dst ? 0 : -ENOMEM;
 	}
 	case ST_MSRS:
-		return state_save_msrs(vm, b);
+		return state_save_msrs(vm, cpuid, b);
 	case ST_XSAVE:
 		return host->has_xsave ? state_save_xsave(vm, b) : 0;
 	case ST_FPU:
