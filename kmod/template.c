@@ -78,6 +78,7 @@ static int kfork_template_fill(struct kfork_template *tmpl, struct file *src, u6
 	struct file *dst = tmpl->mem;
 	struct inode *inode = file_inode(dst);
 	loff_t pos = 0, hole;
+	struct page *data;
 	void *page;
 	int err = 0;
 
@@ -116,13 +117,12 @@ static int kfork_template_fill(struct kfork_template *tmpl, struct file *src, u6
 				goto out;
 			}
 			/* Brings the page back if it was swapped out meanwhile. */
-			tmpl->pages[pos >> PAGE_SHIFT] =
-				shmem_read_mapping_page(dst->f_mapping, pos >> PAGE_SHIFT);
-			if (IS_ERR(tmpl->pages[pos >> PAGE_SHIFT])) {
-				err = PTR_ERR(tmpl->pages[pos >> PAGE_SHIFT]);
-				tmpl->pages[pos >> PAGE_SHIFT] = NULL;
+			data = shmem_read_mapping_page(dst->f_mapping, pos >> PAGE_SHIFT);
+			if (IS_ERR(data)) {
+				err = PTR_ERR(data);
 				goto out;
 			}
+			tmpl->pages[pos >> PAGE_SHIFT] = data;
 			if (fatal_signal_pending(current)) {
 				err = -EINTR;
 				goto out;

@@ -130,7 +130,7 @@ static int state_cpuid_has_hyperv(const struct kvm_cpuid2 *cpuid)
 /*
  * Without Hyper-V in its CPUID the guest can neither read nor write Hyper-V's
  * MSRs (KVM refuses it), so they hold KVM's defaults in the template and in
- * any fresh vCPU alike. Restoring them cost ~35 host-initiated writes per
+ * any fresh vCPU alike. Restoring them cost 28 host-initiated writes per
  * restore, and the first one allocates KVM's per-vCPU Hyper-V context in
  * every clone.
  */
