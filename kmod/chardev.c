@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* chardev.c - /dev/kfork: module init/exit, version and capability queries, registration. */
-#include <linux/anon_inodes.h>
 #include <linux/build_bug.h>
 #include <linux/file.h>
+#include <linux/kdev_t.h>
+#include <linux/magic.h>
 #include <linux/miscdevice.h>
 #include <linux/module.h>
 #include <linux/stddef.h>
@@ -10,7 +11,7 @@
 
 #include "internal.h"
 
-/* The ABI's layout, checked here and in tests/kmod/uapi_test.c. */
+/* The ABI's layout, checked here and in tests/kmod/kmod_test.c. */
 static_assert(sizeof(struct kfork_caps) == 56);
 static_assert(sizeof(struct kfork_state_item) == 8);
 static_assert(sizeof(struct kfork_template_create) == 40);
@@ -30,27 +31,51 @@ atomic64_t kfork_live_templates = ATOMIC64_INIT(0);
 atomic64_t kfork_live_clones = ATOMIC64_INIT(0);
 
 /*
- * The inode every anon-inode file shares (anon_inode_getfile() without a
- * secure context), KVM's VM and vCPU files included. It lives as long as
- * the kernel; we learn it from a throwaway file at init.
- */
-static struct inode *kfork_anon_inode;
-
-static const struct file_operations kfork_probe_fops;
-
-/*
  * KVM_CREATE_VM/VCPU install their fd in the caller's table, where another
  * thread could replace it before we fget() it; accept only a KVM file. Only
- * the kernel names anon-inode files, and only KVM names them kvm-vm and
- * kvm-vcpu:N, so inode + name identify one.
+ * the kernel makes anon-inode files (the anon_inodefs superblock), and only
+ * KVM names them kvm-vm and kvm-vcpu:N, so superblock + name identify one.
  */
 bool kfork_file_is_kvm(struct file *file, const char *name, bool prefix)
 {
 	const char *d_name = file->f_path.dentry->d_name.name;
 
-	if (file_inode(file) != kfork_anon_inode || !file->private_data)
+	if (file_inode(file)->i_sb->s_magic != ANON_INODE_FS_MAGIC || !file->private_data)
 		return false;
 	return prefix ? !strncmp(d_name, name, strlen(name)) : !strcmp(d_name, name);
+}
+
+/*
+ * /dev/kvm is opened by path in the caller's mount namespace, where a user
+ * namespace can bind-mount any file over it. Only the character device
+ * (MISC_MAJOR, KVM_MINOR) reaches KVM: a device node on a nodev mount cannot
+ * be opened, and misc_open() alone decides whose fops an open of that number
+ * gets. Anything else (a regular or FUSE file, another device) is refused.
+ */
+bool kfork_file_is_kvm_dev(struct file *file)
+{
+	struct inode *inode = file_inode(file);
+
+	return S_ISCHR(inode->i_mode) && imajor(inode) == MISC_MAJOR &&
+	       iminor(inode) == KVM_MINOR && file->f_op && file->f_op->unlocked_ioctl;
+}
+
+/*
+ * Every argument struct: reads the caller's size, refuses one shorter than
+ * min_size or larger than KFORK_MAX_ARG_SIZE (which bounds the zero check of
+ * a newer caller's tail), zero-extends an older, shorter struct. A tail with
+ * non-zero bytes is E2BIG: the caller asks for something this module lacks.
+ */
+int kfork_copy_args(void *dst, u32 ksize, const void __user *uarg, u32 min_size, u32 *usize)
+{
+	u32 size;
+
+	if (get_user(size, (u32 __user *)uarg))
+		return -EFAULT;
+	if (size < min_size || size > KFORK_MAX_ARG_SIZE)
+		return -EINVAL;
+	*usize = size;
+	return copy_struct_from_user(dst, ksize, uarg, size);
 }
 
 static long kfork_get_caps(void __user *uarg)
@@ -59,13 +84,10 @@ static long kfork_get_caps(void __user *uarg)
 	u32 usize;
 	int err;
 
-	if (get_user(usize, (u32 __user *)uarg))
-		return -EFAULT;
-	if (usize < offsetofend(struct kfork_caps, flags))
-		return -EINVAL;
-	err = copy_struct_from_user(&caps, sizeof(caps), uarg, usize);
+	err = kfork_copy_args(&caps, sizeof(caps), uarg, offsetofend(struct kfork_caps, flags),
+			      &usize);
 	if (err)
-		return err == -E2BIG ? -EINVAL : err;
+		return err;
 	if (caps.flags)
 		return -EINVAL;
 	caps.caps = KFORK_CAP_SPAWN | KFORK_CAP_SPAWN_BATCH | KFORK_CAP_RESET |
@@ -82,16 +104,23 @@ static long kfork_get_caps(void __user *uarg)
 	return 0;
 }
 
+/*
+ * Dispatch on the command's number alone: the size _IOW() encodes changes
+ * whenever a struct grows, and the struct's own size field is what tells
+ * versions apart.
+ */
 static long kfork_dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
 
-	switch (cmd) {
-	case KFORK_GET_VERSION:
+	if (_IOC_TYPE(cmd) != KFORK_IOC)
+		return -ENOTTY;
+	switch (_IOC_NR(cmd)) {
+	case _IOC_NR(KFORK_GET_VERSION):
 		return KFORK_VERSION;
-	case KFORK_GET_CAPS:
+	case _IOC_NR(KFORK_GET_CAPS):
 		return kfork_get_caps(uarg);
-	case KFORK_TEMPLATE_CREATE:
+	case _IOC_NR(KFORK_TEMPLATE_CREATE):
 		return kfork_template_create(uarg);
 	default:
 		return -ENOTTY;
@@ -109,20 +138,17 @@ static struct miscdevice kfork_misc = {
 	.minor = MISC_DYNAMIC_MINOR,
 	.name = "kfork",
 	.fops = &kfork_dev_fops,
-	.mode = 0666,	/* spawning still needs access to /dev/kvm */
+	/*
+	 * Root and the device's group only: kmod/99-kfork.rules gives it to the
+	 * kvm group, the same people who may open /dev/kvm (see SECURITY.md).
+	 */
+	.mode = 0660,
 };
 
 static int __init kfork_init(void)
 {
-	struct file *probe;
 	int err;
 
-	/* fput() is deferred, but runs before insmod returns: the module is still here. */
-	probe = anon_inode_getfile("kfork-probe", &kfork_probe_fops, NULL, O_RDONLY);
-	if (IS_ERR(probe))
-		return PTR_ERR(probe);
-	kfork_anon_inode = file_inode(probe);
-	fput(probe);
 	err = kfork_netlink_init();
 	if (err)
 		return err;

@@ -20,8 +20,11 @@
 
 static long kfork_clone_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
-	switch (cmd) {
-	case KFORK_CLONE_RESET:
+	/* By number alone, as kfork_dev_ioctl(): the struct's size field versions it. */
+	if (_IOC_TYPE(cmd) != KFORK_IOC)
+		return -ENOTTY;
+	switch (_IOC_NR(cmd)) {
+	case _IOC_NR(KFORK_CLONE_RESET):
 		return kfork_clone_reset(file->private_data, (void __user *)arg);
 	default:
 		return -ENOTTY;
@@ -62,7 +65,11 @@ static const struct file_operations kfork_clone_fops = {
 /*
  * Runs an object-creating KVM ioctl, which installs a new fd in the caller's
  * table, takes our own reference to the file behind it and closes the fd:
- * the caller gets fresh fds only once the clone is complete.
+ * the caller gets fresh fds only once the clone is complete. While the fd is
+ * in the table another thread of the caller can reach it; if it still holds
+ * the file once the fd is closed (a dup, pidfd_getfd, an ioctl in flight),
+ * the build is refused. What such a thread did and dropped already cannot be
+ * seen here: prefault.c checks the VM before it relies on it.
  */
 static int kfork_kvm_create(struct file *parent, unsigned int cmd, const char *name,
 			    bool prefix, struct file **filep)
@@ -81,6 +88,10 @@ static int kfork_kvm_create(struct file *parent, unsigned int cmd, const char *n
 		return -EBUSY;	/* replaced by another thread: leave it alone */
 	}
 	close_fd(fd);
+	if (file_count(file) != 1) {
+		fput(file);
+		return -EBUSY;
+	}
 	*filep = file;
 	return 0;
 }
@@ -247,7 +258,7 @@ int kfork_clone_spawn(struct kfork_template *tmpl, u32 flags, bool give_scratch,
 	struct kfork_clone *clone;
 	struct kfork_vm *kv;
 	struct file *cfile;
-	u64 t0 = ktime_get_ns();
+	u64 t0 = out->t0;
 	int err;
 
 	trace_kfork_spawn_start(tmpl->id, 0, 0);
@@ -318,9 +329,6 @@ int kfork_clone_spawn(struct kfork_template *tmpl, u32 flags, bool give_scratch,
 	out->scratch_size = kv->scratch.len;
 	out->prefaulted = kv->prefaulted;
 	out->clone_id = clone->id;
-	trace_kfork_spawn_done(tmpl->id, clone->id, 0, ktime_get_ns() - t0, out->pooled);
-	kfork_netlink_event(tmpl, KFORK_EVENT_SPAWN, clone->id, 0, ktime_get_ns() - t0,
-			    kv->prefaulted);
 	return 0;
 
 put_clone_fd:
@@ -335,7 +343,24 @@ free_clone:
 	kfree(clone);
 uncount:
 	atomic_dec(&tmpl->live_clones);
-	trace_kfork_spawn_done(tmpl->id, 0, err, ktime_get_ns() - t0, false);
-	kfork_netlink_event(tmpl, KFORK_EVENT_SPAWN, 0, err, ktime_get_ns() - t0, 0);
 	return err;
+}
+
+/* Count, trace and announce a spawn once its outcome is final: the caller has it, or not. */
+void kfork_clone_spawn_report(struct kfork_template *tmpl, const struct kfork_spawn_out *out,
+			      int err)
+{
+	u64 ns = ktime_get_ns() - out->t0;
+
+	/* An undone clone keeps its id here: its destroy event follows. */
+	if (err) {
+		atomic64_inc(&tmpl->spawn_failures);
+		kfork_template_count_failure(tmpl, err);
+		trace_kfork_spawn_done(tmpl->id, out->clone_id, err, ns, false);
+		kfork_netlink_event(tmpl, KFORK_EVENT_SPAWN, out->clone_id, err, ns, 0);
+		return;
+	}
+	atomic64_inc(&tmpl->spawns);
+	trace_kfork_spawn_done(tmpl->id, out->clone_id, 0, ns, out->pooled);
+	kfork_netlink_event(tmpl, KFORK_EVENT_SPAWN, out->clone_id, 0, ns, out->prefaulted);
 }

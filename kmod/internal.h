@@ -24,6 +24,8 @@
 /* KVM_SET_XSAVE reads KVM_CAP_XSAVE2 bytes whatever the item holds. */
 #define KFORK_XSAVE_SLACK	SZ_16K
 #define KFORK_MAX_POOL		16
+/* Largest argument struct the module reads: bounds check_zeroed_user() on its tail. */
+#define KFORK_MAX_ARG_SIZE	PAGE_SIZE
 
 /* Module-wide counts of live objects, for the leak tests. */
 extern atomic64_t kfork_live_templates;
@@ -38,32 +40,58 @@ struct kfork_state {
 	u32 max_item_len;
 };
 
+/*
+ * What a fresh vCPU of this template holds for everything the template does
+ * not set: optional items it lacks and the MSRs KVM lists that it does not
+ * carry. A reset writes them too, so that nothing a previous run left there
+ * survives it. Captured once, from the first vCPU built (state.c).
+ */
+struct kfork_state_defaults {
+	void *item[KFORK_STATE_MAX];	/* kmalloc'd argument of KVM_SET_*, or NULL */
+	u32 item_len[KFORK_STATE_MAX];
+	struct kvm_msrs *msrs;		/* MSRs outside the template's list, or NULL */
+	u32 msrs_len;
+	void *nested;			/* KVM_SET_NESTED_STATE of a vCPU not in guest mode */
+	u32 nested_len;
+};
+
+/* The working set, published whole: its length never comes apart from its entries. */
+struct kfork_wset {
+	u32 len;
+	u64 entries[];
+};
+
 struct kfork_template {
 	struct kref ref;		/* template fd + each clone */
 	struct list_head node;		/* kfork_templates, under kfork_templates_lock */
 	u64 id;				/* unique while the module is loaded */
 	struct file *mem;		/* module-owned shmem, sealed: never written again */
-	struct page **pages;		/* mem's data pages by index, referenced; NULL: a hole (zeros) */
-	struct file *kvm_dev;		/* /dev/kvm, opened by the registering process */
+	struct page **pages;		/* every page of mem by index, referenced: no holes */
+	struct file *kvm_dev;		/* /dev/kvm, opened by the registering process, checked */
 	u64 mem_size;
 	u32 max_clones;
 	struct kfork_state state;
+	/* Set once (defaults_lock), freed with the template: read after defaults_ready. */
+	struct mutex defaults_lock;
+	struct kfork_state_defaults defaults;
+	bool defaults_ready;
 	/* Set once (cmpxchg), freed with the template: readers need no lock. */
-	u64 *wset;
-	u32 wset_len;
+	struct kfork_wset *wset;
 	u32 scratch_len;		/* user bytes the KVM ioctls need */
+	struct user_struct *user;	/* charged mem_size pages of RLIMIT_MEMLOCK */
+	kuid_t owner;			/* euid of the registering task: who sees its stats */
 	atomic_t live_clones;
 	atomic64_t next_id;
 	atomic64_t spawns, spawn_failures, resets, pages_copied;
 	atomic64_t failures[KFORK_FAIL_ERRNO_SLOTS];	/* by errno; 0: larger errnos */
-	/* Pre-built VMs (pool.c), each usable only from the mm it was built in. */
+	/* Pre-built VMs (pool.c), for one process: pool_owner. */
 	spinlock_t pool_lock;
 	struct list_head pool;		/* struct kfork_vm, under pool_lock */
 	u32 pool_ready;			/* entries on pool, under pool_lock */
 	u32 pool_target;		/* refill up to this; 0 when the template fd is gone */
 	u32 pool_building;		/* entries being built, under pool_lock */
-	struct mm_struct *pool_building_mm;	/* for whom (the last builder; compared only) */
 	wait_queue_head_t pool_wq;	/* woken when a build ends */
+	struct mm_struct *pool_owner;	/* mmgrab'd, under pool_lock: the process served, or NULL */
 	atomic64_t pool_hits;
 };
 
@@ -111,11 +139,18 @@ struct kfork_spawn_out {
 	unsigned long mem_addr, run_addr, scratch_addr;
 	u32 run_size, scratch_size;
 	u64 prefaulted, clone_id;
+	u64 t0;			/* when the spawn began */
 	bool pooled;
 };
 
 /* chardev.c */
 bool kfork_file_is_kvm(struct file *file, const char *name, bool prefix);
+bool kfork_file_is_kvm_dev(struct file *file);
+int kfork_copy_args(void *dst, u32 ksize, const void __user *uarg, u32 min_size, u32 *usize);
+
+/* account.c */
+int kfork_account_template(struct kfork_template *tmpl);
+void kfork_unaccount_template(struct kfork_template *tmpl);
 
 /* template.c */
 long kfork_template_create(void __user *uarg);
@@ -124,6 +159,9 @@ void kfork_template_count_failure(struct kfork_template *tmpl, int err);
 
 /* state.c */
 int kfork_state_parse(struct kfork_state *st);
+int kfork_state_capture_defaults(struct kfork_template *tmpl, struct file *vcpu,
+				 struct kfork_scratch *s);
+void kfork_state_free_defaults(struct kfork_state_defaults *d);
 long kfork_kvm_ioctl(struct file *file, unsigned int cmd, unsigned long arg);
 
 int kfork_scratch_map(struct kfork_scratch *s, u32 len);
@@ -136,16 +174,17 @@ int kfork_state_restore(struct kfork_template *tmpl, struct file *vm, struct fil
 /* clone.c */
 int kfork_clone_spawn(struct kfork_template *tmpl, u32 flags, bool give_scratch,
 		      struct kfork_spawn_out *out);
+void kfork_clone_spawn_report(struct kfork_template *tmpl, const struct kfork_spawn_out *out,
+			      int err);
 int kfork_vm_build(struct kfork_template *tmpl, u32 flags, struct kfork_vm *kv, u64 t0);
 void kfork_vm_put(struct kfork_vm *kv);
 void kfork_vm_free(struct kfork_vm *kv, u64 mem_size);
 
 /* pool.c */
-/* An entry for this process (waits for one being built), NULL, or ERR_PTR(-EINTR). */
+/* An entry for the pool's owner (waits for one being built), NULL, or ERR_PTR(-EINTR). */
 struct kfork_vm *kfork_pool_take(struct kfork_template *tmpl);
-int kfork_pool_fill(struct kfork_template *tmpl, u32 target);
 void kfork_pool_refill(struct kfork_template *tmpl);
-void kfork_pool_drain(struct kfork_template *tmpl);
+void kfork_pool_release(struct kfork_template *tmpl);
 long kfork_template_pool(struct kfork_template *tmpl, void __user *uarg);
 
 /* netlink.c */

@@ -3,14 +3,21 @@
 #include <linux/list.h>
 #include <linux/spinlock.h>
 #include <net/genetlink.h>
+#include <net/sock.h>
 #include <net/netlink.h>
 
 #include "internal.h"
 
 enum { KFORK_MCGRP_EVENTS };
 
+/*
+ * Events carry every tenant's clone ids and timings: only an administrator
+ * (CAP_NET_ADMIN) may listen. The stats dump shows a caller the templates its
+ * own euid registered, and all of them to CAP_SYS_ADMIN (SECURITY.md).
+ */
 static const struct genl_multicast_group kfork_mcgrps[] = {
-	[KFORK_MCGRP_EVENTS] = { .name = KFORK_GENL_MCGRP_EVENTS },
+	[KFORK_MCGRP_EVENTS] = { .name = KFORK_GENL_MCGRP_EVENTS,
+				 .flags = GENL_MCAST_CAP_NET_ADMIN },
 };
 
 static const struct nla_policy kfork_nl_policy[KFORK_A_MAX + 1] = {
@@ -104,12 +111,17 @@ static int kfork_nl_put_template(struct sk_buff *skb, struct netlink_callback *c
 /* cb->args[0]: the id of the last template sent; templates are listed in id order. */
 static int kfork_nl_dump_stats(struct sk_buff *skb, struct netlink_callback *cb)
 {
+	struct sock *sk = NETLINK_CB(cb->skb).sk;
+	bool all = netlink_capable(cb->skb, CAP_SYS_ADMIN);
+	kuid_t uid = sock_i_uid(sk);
 	struct kfork_template *tmpl;
 	int err = 0;
 
 	spin_lock(&kfork_templates_lock);
 	list_for_each_entry(tmpl, &kfork_templates, node) {
 		if (tmpl->id <= cb->args[0])
+			continue;
+		if (!all && !uid_eq(tmpl->owner, uid))
 			continue;
 		err = kfork_nl_put_template(skb, cb, tmpl);
 		if (err)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* pool.c - pre-built VMs per template: spawn hands one out; filled off the spawn path. */
+/* pool.c - pre-built VMs for the process owning the pool: spawn takes one; filled off its path. */
 #include <linux/list.h>
 #include <linux/sched.h>
+#include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -13,52 +14,114 @@
 
 /*
  * KVM binds a VM to the mm that created it (and charges it to that task's
- * memory cgroup), so an entry is built in, and only handed out to, one
- * process: whoever asked for the pool (KFORK_TEMPLATE_POOL, in a thread of
- * its choice) or released a clone. A workqueue could not build them.
+ * memory cgroup), so a template's pool serves one process, its owner: the
+ * first to ask for entries (KFORK_TEMPLATE_POOL, in a thread of its choice).
+ * Only the owner sets the target, builds entries (there, or as it releases a
+ * clone) and takes them; another process gets EBUSY until the owner asks for
+ * 0 entries, closes the template or exits. An owner that exited is noticed
+ * at the next pool operation or spawn and its entries freed. A workqueue
+ * could not build them.
  */
-static struct kfork_vm *kfork_pool_take_now(struct kfork_template *tmpl)
-{
-	struct kfork_vm *kv, *found = NULL;
 
-	spin_lock(&tmpl->pool_lock);
-	list_for_each_entry(kv, &tmpl->pool, node) {
-		if (kv->mm == current->mm) {
-			list_del(&kv->node);
-			tmpl->pool_ready--;
-			found = kv;
-			break;
-		}
-	}
-	spin_unlock(&tmpl->pool_lock);
-	return found;
+/* Under pool_lock: is current the owner? An owner that exited owns nothing. */
+static bool kfork_pool_owned(struct kfork_template *tmpl)
+{
+	return tmpl->pool_owner && tmpl->pool_owner == current->mm;
 }
 
-/* Nothing to wait for: no build in flight for this process, or an entry is there for it. */
+/*
+ * Under pool_lock: if the owner exited, unlist its entries onto gone and
+ * return its mm for kfork_pool_free() to drop; NULL otherwise.
+ */
+static struct mm_struct *kfork_pool_forget(struct kfork_template *tmpl, bool always,
+					   struct list_head *gone)
+{
+	struct mm_struct *owner = tmpl->pool_owner;
+
+	if (!owner || (!always && atomic_read(&owner->mm_users)))
+		return NULL;
+	list_splice_init(&tmpl->pool, gone);
+	tmpl->pool_ready = 0;
+	tmpl->pool_target = 0;
+	tmpl->pool_owner = NULL;
+	return owner;
+}
+
+static void kfork_pool_free(struct kfork_template *tmpl, struct mm_struct *owner,
+			    struct list_head *gone)
+{
+	struct kfork_vm *kv, *tmp;
+
+	list_for_each_entry_safe(kv, tmp, gone, node)
+		kfork_vm_free(kv, tmpl->mem_size);
+	if (owner)
+		mmdrop(owner);
+}
+
+/* Free the pool of an owner that exited; cheap when there is none. */
+static void kfork_pool_prune(struct kfork_template *tmpl)
+{
+	struct mm_struct *owner;
+	LIST_HEAD(gone);
+
+	if (!READ_ONCE(tmpl->pool_owner))
+		return;
+	spin_lock(&tmpl->pool_lock);
+	owner = kfork_pool_forget(tmpl, false, &gone);
+	spin_unlock(&tmpl->pool_lock);
+	kfork_pool_free(tmpl, owner, &gone);
+}
+
+/* The template fd is gone (or the template): nobody can use the pool any more. */
+void kfork_pool_release(struct kfork_template *tmpl)
+{
+	struct mm_struct *owner;
+	LIST_HEAD(gone);
+
+	spin_lock(&tmpl->pool_lock);
+	owner = kfork_pool_forget(tmpl, true, &gone);
+	spin_unlock(&tmpl->pool_lock);
+	kfork_pool_free(tmpl, owner, &gone);
+}
+
+static struct kfork_vm *kfork_pool_take_now(struct kfork_template *tmpl)
+{
+	struct kfork_vm *kv = NULL;
+
+	spin_lock(&tmpl->pool_lock);
+	if (kfork_pool_owned(tmpl) && !list_empty(&tmpl->pool)) {
+		kv = list_first_entry(&tmpl->pool, struct kfork_vm, node);
+		list_del(&kv->node);
+		tmpl->pool_ready--;
+	}
+	spin_unlock(&tmpl->pool_lock);
+	return kv;
+}
+
+/* Nothing to wait for: not the owner, no build in flight, or an entry is there. */
 static bool kfork_pool_settled(struct kfork_template *tmpl)
 {
-	struct kfork_vm *kv;
 	bool settled;
 
 	spin_lock(&tmpl->pool_lock);
-	settled = !tmpl->pool_building || tmpl->pool_building_mm != current->mm;
-	list_for_each_entry(kv, &tmpl->pool, node)
-		settled |= kv->mm == current->mm;
+	settled = !kfork_pool_owned(tmpl) || !tmpl->pool_building || tmpl->pool_ready;
 	spin_unlock(&tmpl->pool_lock);
 	return settled;
 }
 
 /*
- * An entry for this process, or NULL: build one yourself. When the pool is
- * empty but an entry for this process is being built (the reaper refills
- * after each release), wait for it: a second build beside it would share
- * the same CPUs and finish no sooner; in the one-vCPU lab both took twice
- * as long. -EINTR on a fatal signal.
+ * An entry for the owner, or NULL: build one yourself. When the pool is
+ * empty but an entry is being built (the owner refills after each release),
+ * wait for it: a second build beside it would share the same CPUs and
+ * finish no sooner; in the one-vCPU lab both took twice as long. -EINTR on
+ * a fatal signal.
  */
 struct kfork_vm *kfork_pool_take(struct kfork_template *tmpl)
 {
-	struct kfork_vm *kv = kfork_pool_take_now(tmpl);
+	struct kfork_vm *kv;
 
+	kfork_pool_prune(tmpl);
+	kv = kfork_pool_take_now(tmpl);
 	if (kv)
 		return kv;
 	if (wait_event_killable(tmpl->pool_wq, kfork_pool_settled(tmpl)))
@@ -66,7 +129,7 @@ struct kfork_vm *kfork_pool_take(struct kfork_template *tmpl)
 	return kfork_pool_take_now(tmpl);
 }
 
-/* Build one entry; -EAGAIN if the pool is already at its target. */
+/* Build one entry; -EAGAIN if the pool is already at its target or changed hands. */
 static int kfork_pool_add(struct kfork_template *tmpl, u32 *ready)
 {
 	struct kfork_vm *kv;
@@ -78,7 +141,6 @@ static int kfork_pool_add(struct kfork_template *tmpl, u32 *ready)
 		return -ENOMEM;
 	spin_lock(&tmpl->pool_lock);
 	tmpl->pool_building++;
-	tmpl->pool_building_mm = current->mm;
 	spin_unlock(&tmpl->pool_lock);
 	err = kfork_vm_build(tmpl, 0, kv, 0);
 	spin_lock(&tmpl->pool_lock);
@@ -90,7 +152,7 @@ static int kfork_pool_add(struct kfork_template *tmpl, u32 *ready)
 		trace_kfork_pool_fill(tmpl->id, err, ktime_get_ns() - t0, 0);
 		return err;
 	}
-	if (tmpl->pool_ready >= READ_ONCE(tmpl->pool_target)) {
+	if (!kfork_pool_owned(tmpl) || tmpl->pool_ready >= tmpl->pool_target) {
 		err = -EAGAIN;
 	} else {
 		list_add_tail(&kv->node, &tmpl->pool);
@@ -105,25 +167,26 @@ static int kfork_pool_add(struct kfork_template *tmpl, u32 *ready)
 	return err;
 }
 
+/* The owner's pool is short of its target. */
 static bool kfork_pool_short(struct kfork_template *tmpl)
 {
 	bool short_;
 
 	spin_lock(&tmpl->pool_lock);
-	short_ = tmpl->pool_ready < READ_ONCE(tmpl->pool_target);
+	short_ = kfork_pool_owned(tmpl) && tmpl->pool_ready < tmpl->pool_target;
 	spin_unlock(&tmpl->pool_lock);
 	return short_;
 }
 
-/* Fill up to target in the calling thread; returns entries ready. */
-int kfork_pool_fill(struct kfork_template *tmpl, u32 target)
+/* Fill up to the target in the calling thread, if it is the owner's. */
+static int kfork_pool_fill(struct kfork_template *tmpl)
 {
 	u32 ready = 0;
 	int err = 0;
 
 	if (!current->mm || (current->flags & PF_EXITING))
 		return 0;
-	while (ready < target && kfork_pool_short(tmpl)) {
+	while (kfork_pool_short(tmpl)) {
 		if (fatal_signal_pending(current)) {
 			err = -EINTR;
 			break;
@@ -135,44 +198,49 @@ int kfork_pool_fill(struct kfork_template *tmpl, u32 target)
 	return err == -EAGAIN ? 0 : err;
 }
 
-/* After a clone's release in its own process: one entry back, errors only traced. */
+/* After a clone's release in the owner: one entry back, errors only traced. */
 void kfork_pool_refill(struct kfork_template *tmpl)
 {
-	kfork_pool_fill(tmpl, READ_ONCE(tmpl->pool_target));
+	kfork_pool_fill(tmpl);
 }
 
-/* Free every entry: unmapped where they are the caller's, else left to their mm. */
-void kfork_pool_drain(struct kfork_template *tmpl)
+/* Free the owner's entries beyond keep. Under pool_lock: move them to gone. */
+static void kfork_pool_trim(struct kfork_template *tmpl, u32 keep, struct list_head *gone)
 {
 	struct kfork_vm *kv, *tmp;
-	LIST_HEAD(gone);
 
-	spin_lock(&tmpl->pool_lock);
-	list_splice_init(&tmpl->pool, &gone);
-	tmpl->pool_ready = 0;
-	spin_unlock(&tmpl->pool_lock);
-	list_for_each_entry_safe(kv, tmp, &gone, node)
-		kfork_vm_free(kv, tmpl->mem_size);
-}
-
-/* Free this process's entries beyond keep. */
-static void kfork_pool_trim(struct kfork_template *tmpl, u32 keep)
-{
-	struct kfork_vm *kv, *tmp;
-	LIST_HEAD(gone);
-
-	spin_lock(&tmpl->pool_lock);
 	list_for_each_entry_safe(kv, tmp, &tmpl->pool, node) {
 		if (tmpl->pool_ready <= keep)
 			break;
-		if (kv->mm != current->mm)
-			continue;
-		list_move(&kv->node, &gone);
+		list_move(&kv->node, gone);
 		tmpl->pool_ready--;
 	}
+}
+
+/* Becomes (or stays) the owner with this target; target 0 gives the pool up. */
+static int kfork_pool_set_target(struct kfork_template *tmpl, u32 target)
+{
+	struct mm_struct *drop = NULL;
+	LIST_HEAD(gone);
+	int err = 0;
+
+	kfork_pool_prune(tmpl);
+	spin_lock(&tmpl->pool_lock);
+	if (tmpl->pool_owner && !kfork_pool_owned(tmpl)) {
+		err = -EBUSY;
+	} else if (!target) {
+		drop = kfork_pool_forget(tmpl, true, &gone);
+	} else {
+		if (!tmpl->pool_owner) {
+			mmgrab(current->mm);
+			tmpl->pool_owner = current->mm;
+		}
+		tmpl->pool_target = target;
+		kfork_pool_trim(tmpl, target, &gone);
+	}
 	spin_unlock(&tmpl->pool_lock);
-	list_for_each_entry_safe(kv, tmp, &gone, node)
-		kfork_vm_free(kv, tmpl->mem_size);
+	kfork_pool_free(tmpl, drop, &gone);
+	return err;
 }
 
 long kfork_template_pool(struct kfork_template *tmpl, void __user *uarg)
@@ -181,19 +249,19 @@ long kfork_template_pool(struct kfork_template *tmpl, void __user *uarg)
 	u32 usize;
 	int err;
 
-	if (get_user(usize, (u32 __user *)uarg))
-		return -EFAULT;
-	if (usize < offsetofend(struct kfork_template_pool, target) || usize > PAGE_SIZE)
-		return -EINVAL;
-	err = copy_struct_from_user(&args, sizeof(args), uarg, usize);
+	err = kfork_copy_args(&args, sizeof(args), uarg,
+			      offsetofend(struct kfork_template_pool, target), &usize);
 	if (err)
-		return err == -E2BIG ? -EINVAL : err;
+		return err;
 	if (args.flags & ~KFORK_POOL_FLAGS || args.target > KFORK_MAX_POOL)
 		return -EINVAL;
-	WRITE_ONCE(tmpl->pool_target, args.target);
-	kfork_pool_trim(tmpl, args.target);
+	if (!current->mm)
+		return -EINVAL;
+	err = kfork_pool_set_target(tmpl, args.target);
+	if (err)
+		return err;
 	if (!(args.flags & KFORK_POOL_NO_FILL)) {
-		err = kfork_pool_fill(tmpl, args.target);
+		err = kfork_pool_fill(tmpl);
 		if (err)
 			return err;
 	}

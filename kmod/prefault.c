@@ -58,46 +58,84 @@ static void kfork_prefault_host(const u64 *wset, u32 n, unsigned long mem_addr)
 }
 
 /*
+ * The VM must be exactly what kfork_vm_setup() made: one user slot, ours,
+ * in address space 0. Its fd was in the caller's table for a moment after
+ * KVM_CREATE_VM, so a thread of the caller could have added a read-only or
+ * MMIO-backed slot, or an SMM address space, where a fault would make KVM
+ * emulate an instruction at a RIP the caller chose. Slots KVM makes for
+ * itself (ids past KVM_USER_MEM_SLOTS) are KVM's business.
+ */
+static bool kfork_vm_is_ours(struct kvm *kvm, unsigned long mem_addr, u64 mem_size)
+{
+	struct kvm_memory_slot *slot;
+	int as_id, bkt;
+
+	for (as_id = 0; as_id < KVM_ADDRESS_SPACE_NUM; as_id++) {
+		kvm_for_each_memslot(slot, bkt, __kvm_memslots(kvm, as_id)) {
+			if (slot->id >= KVM_USER_MEM_SLOTS)
+				continue;
+			if (as_id || slot->id || slot->flags != KVM_MEM_LOG_DIRTY_PAGES ||
+			    slot->base_gfn || slot->npages != mem_size >> PAGE_SHIFT ||
+			    slot->userspace_addr != mem_addr)
+				return false;
+		}
+	}
+	return true;
+}
+
+/*
  * One kvm_mmu_page_fault() per page does what the guest's first touch would:
  * get_user_pages() on the clone's mapping (host PTE; a write copies the
- * page), then the stage-2 entry. Only gfns inside a memory slot are passed,
- * so KVM never decides to emulate an instruction.
+ * page), then the stage-2 entry. It runs outside KVM_RUN, so nothing may
+ * lead KVM into its instruction emulator: only two-dimensional paging, a
+ * vCPU neither in SMM nor in guest mode (L2), our own slot with no read-only
+ * or invalid flag, and any result but "fixed" (1) stops the prefault and
+ * fails the spawn. -EBUSY: the VM was not the one we built.
  */
 int kfork_prefault(struct kfork_template *tmpl, struct file *vcpu_file, unsigned long mem_addr,
 		   u64 *done)
 {
 	struct kvm_vcpu *vcpu = vcpu_file->private_data;
 	/* Pairs with cmpxchg_release() in kfork_template_set_wset(). */
-	const u64 *wset = smp_load_acquire(&tmpl->wset);
-	u32 i, n;
+	const struct kfork_wset *wset = smp_load_acquire(&tmpl->wset);
+	u32 i;
 	int idx, ret = 0;
 
 	*done = 0;
 	if (!wset)
 		return 0;
-	n = READ_ONCE(tmpl->wset_len);
-	kfork_prefault_host(wset, n, mem_addr);
+	kfork_prefault_host(wset->entries, wset->len, mem_addr);
 	if (!VALID_PAGE(READ_ONCE(vcpu->arch.mmu->root.hpa)))
 		kfork_mmu_load(vcpu_file);
 	if (mutex_lock_killable(&vcpu->mutex))
 		return -EINTR;
 	vcpu_load(vcpu);
 	idx = srcu_read_lock(&vcpu->kvm->srcu);
+	if (vcpu->arch.hflags & (HF_SMM_MASK | HF_GUEST_MASK) ||
+	    !kfork_vm_is_ours(vcpu->kvm, mem_addr, tmpl->mem_size)) {
+		ret = -EBUSY;
+		goto unlock;
+	}
 	/* Halted vCPUs never reach the root load; shadow paging has no gpa faults. */
 	if (!VALID_PAGE(vcpu->arch.mmu->root.hpa) || !vcpu->arch.mmu->root_role.direct)
 		goto unlock;
-	for (i = 0; i < n; i++) {
-		bool write = wset[i] & KFORK_WSET_WRITE;
-		gfn_t gfn = wset[i] & KFORK_WSET_GFN_MASK;
+	for (i = 0; i < wset->len; i++) {
+		bool write = wset->entries[i] & KFORK_WSET_WRITE;
+		gfn_t gfn = wset->entries[i] & KFORK_WSET_GFN_MASK;
 		struct kvm_memory_slot *slot;
 
-		slot = gfn_to_memslot(vcpu->kvm, gfn);
-		if (!slot || (slot->flags & KVM_MEMSLOT_INVALID))
-			continue;
+		slot = __gfn_to_memslot(kvm_vcpu_memslots(vcpu), gfn);
+		if (!slot || slot->id ||
+		    (slot->flags & (KVM_MEM_READONLY | KVM_MEMSLOT_INVALID))) {
+			ret = -EBUSY;
+			break;
+		}
 		ret = kvm_mmu_page_fault(vcpu, gfn_to_gpa(gfn), write ? PFERR_WRITE_MASK : 0,
 					 NULL, 0);
-		if (ret < 0)
+		if (ret != 1) {
+			ret = ret < 0 ? ret : -EFAULT;
 			break;
+		}
 		ret = 0;
 		(*done)++;
 		if (!(i % 64)) {

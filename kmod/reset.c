@@ -31,8 +31,11 @@ static int kfork_reset_check_mapping(struct kfork_clone *clone)
 	while (a < end) {
 		struct vm_area_struct *vma = vma_lookup(mm, a);
 
+		/* Also at the right offset: a remap of another part of the file is not ours. */
 		if (!vma || vma->vm_file != clone->tmpl->mem || !(vma->vm_flags & VM_WRITE) ||
-		    (vma->vm_flags & VM_SHARED)) {
+		    (vma->vm_flags & VM_SHARED) ||
+		    vma->vm_pgoff + ((a - vma->vm_start) >> PAGE_SHIFT) !=
+		    (a - clone->kv->mem_addr) >> PAGE_SHIFT) {
 			err = -EFAULT;
 			break;
 		}
@@ -44,12 +47,12 @@ static int kfork_reset_check_mapping(struct kfork_clone *clone)
 
 /*
  * Give guest pages [first, last) the template's contents again, in place:
- * copy each template page (from the template's page index, zeros for its
- * holes) over the clone's private copy, kernel to kernel. The pages stay
- * mapped: no MMU-notifier zap, no stage-2 or TLB flush, no refault and copy
- * when the guest writes them again, which a reused clone usually does. The
- * clone's pages are taken in batches by a lockless page-table walk (they are
- * mapped: the guest wrote them).
+ * copy each template page (from the template's page index) over the clone's
+ * private copy, kernel to kernel. The pages stay mapped: no MMU-notifier
+ * zap, no stage-2 or TLB flush, no refault and copy when the guest writes
+ * them again, which a reused clone usually does. The clone's pages are
+ * pinned in batches (FOLL_WRITE: a page still shared with the template is
+ * copied first, never written) and unpinned dirty, since we wrote them.
  */
 static int kfork_reset_restore(struct kfork_clone *clone, unsigned long first, unsigned long last)
 {
@@ -60,22 +63,42 @@ static int kfork_reset_restore(struct kfork_clone *clone, unsigned long first, u
 		unsigned int nr = min_t(unsigned long, last - first, KFORK_RESET_BATCH);
 		int got, i;
 
-		got = get_user_pages_fast(addr, nr, FOLL_WRITE, pages);
+		got = pin_user_pages_fast(addr, nr, FOLL_WRITE, pages);
 		if (got <= 0)
 			return got ? got : -EFAULT;
-		for (i = 0; i < got; i++) {
-			struct page *src = clone->tmpl->pages[first + i];
-
-			if (src)
-				copy_highpage(pages[i], src);
-			else
-				clear_highpage(pages[i]);
-			put_page(pages[i]);
-		}
+		for (i = 0; i < got; i++)
+			copy_highpage(pages[i], clone->tmpl->pages[first + i]);
+		unpin_user_pages_dirty_lock(pages, got, true);
 		first += got;
 		cond_resched();
 	}
 	return 0;
+}
+
+/*
+ * A vCPU stopped at a port or MMIO exit still has KVM's completion of that
+ * exit pending (complete_userspace_io): the next KVM_RUN would first finish
+ * the old instruction (write RAX, advance RIP) over the state we restore.
+ * KVM_RUN with immediate_exit runs that completion and returns -EINTR before
+ * any guest instruction (KVM's own recipe for a consistent state to save).
+ * A multi-part MMIO completion returns 0 to ask for more; a few rounds end it.
+ */
+static int kfork_reset_complete_io(struct kfork_clone *clone)
+{
+	struct kvm_vcpu *vcpu = clone->kv->vcpu->private_data;
+	long ret = 0;
+	int round;
+
+	WRITE_ONCE(vcpu->run->immediate_exit, 1);
+	for (round = 0; round < 8; round++) {
+		ret = kfork_kvm_ioctl(clone->kv->vcpu, KVM_RUN, 0);
+		if (ret)
+			break;
+	}
+	WRITE_ONCE(vcpu->run->immediate_exit, 0);
+	if (ret == -EINTR)
+		return 0;
+	return ret ? ret : -EBUSY;
 }
 
 /* KVM_GET_DIRTY_LOG returns and clears the slot's log: the pages dirtied since the last call. */
@@ -106,13 +129,10 @@ static long kfork_clone_reset_pages(struct kfork_clone *clone, void __user *uarg
 	u32 usize;
 	int err;
 
-	if (get_user(usize, (u32 __user *)uarg))
-		return -EFAULT;
-	if (usize < offsetofend(struct kfork_clone_reset, flags) || usize > PAGE_SIZE)
-		return -EINVAL;
-	err = copy_struct_from_user(&args, sizeof(args), uarg, usize);
+	err = kfork_copy_args(&args, sizeof(args), uarg,
+			      offsetofend(struct kfork_clone_reset, flags), &usize);
 	if (err)
-		return err == -E2BIG ? -EINVAL : err;
+		return err;
 	if (args.flags & ~KFORK_RESET_FLAGS)
 		return -EINVAL;
 	/* KVM refuses VM ioctls from another mm anyway; say so first. */
@@ -129,6 +149,9 @@ static long kfork_clone_reset_pages(struct kfork_clone *clone, void __user *uarg
 		if (err)
 			goto free_bitmap;
 	}
+	err = kfork_reset_complete_io(clone);
+	if (err)
+		goto unmap_scratch;
 	err = kfork_reset_dirty_log(clone, s, bitmap, bytes);
 	if (err)
 		goto unmap_scratch;

@@ -5,12 +5,14 @@
 #include <linux/overflow.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
+#include <asm/msr-index.h>
 
 #include "internal.h"
 
 struct kfork_state_desc {
 	const char *name;
 	unsigned int set;	/* KVM_SET_* ioctl */
+	unsigned int get;	/* KVM_GET_* ioctl, for the optional items' defaults */
 	u32 size;		/* fixed size, 0: variable */
 	bool vm_scope;		/* VM ioctl, else vCPU */
 	bool optional;
@@ -18,32 +20,34 @@ struct kfork_state_desc {
 
 /* Indexed by tag; the tags are restored in this order (LAB.md's restore order). */
 static const struct kfork_state_desc kfork_state_table[KFORK_STATE_MAX] = {
-	[KFORK_STATE_CPUID] = { "CPUID", KVM_SET_CPUID2, 0, false, false },
-	[KFORK_STATE_PIT2] = { "PIT2", KVM_SET_PIT2, sizeof(struct kvm_pit_state2), true,
+	[KFORK_STATE_CPUID] = { "CPUID", KVM_SET_CPUID2, 0, 0, false, false },
+	[KFORK_STATE_PIT2] = { "PIT2", KVM_SET_PIT2, 0, sizeof(struct kvm_pit_state2), true,
 			       false },
-	[KFORK_STATE_CLOCK] = { "CLOCK", KVM_SET_CLOCK, sizeof(struct kvm_clock_data), true,
+	[KFORK_STATE_CLOCK] = { "CLOCK", KVM_SET_CLOCK, 0, sizeof(struct kvm_clock_data), true,
 				false },
-	[KFORK_STATE_PIC_MASTER] = { "PIC master", KVM_SET_IRQCHIP, sizeof(struct kvm_irqchip),
+	[KFORK_STATE_PIC_MASTER] = { "PIC master", KVM_SET_IRQCHIP, 0, sizeof(struct kvm_irqchip),
 				     true, false },
-	[KFORK_STATE_PIC_SLAVE] = { "PIC slave", KVM_SET_IRQCHIP, sizeof(struct kvm_irqchip),
+	[KFORK_STATE_PIC_SLAVE] = { "PIC slave", KVM_SET_IRQCHIP, 0, sizeof(struct kvm_irqchip),
 				    true, false },
-	[KFORK_STATE_IOAPIC] = { "IOAPIC", KVM_SET_IRQCHIP, sizeof(struct kvm_irqchip), true,
+	[KFORK_STATE_IOAPIC] = { "IOAPIC", KVM_SET_IRQCHIP, 0, sizeof(struct kvm_irqchip), true,
 				 false },
-	[KFORK_STATE_MP_STATE] = { "MP_STATE", KVM_SET_MP_STATE, sizeof(struct kvm_mp_state),
+	[KFORK_STATE_MP_STATE] = { "MP_STATE", KVM_SET_MP_STATE, 0, sizeof(struct kvm_mp_state),
 				   false, false },
-	[KFORK_STATE_REGS] = { "REGS", KVM_SET_REGS, sizeof(struct kvm_regs), false, false },
-	[KFORK_STATE_SREGS] = { "SREGS", KVM_SET_SREGS, sizeof(struct kvm_sregs), false, false },
-	[KFORK_STATE_FPU] = { "FPU", KVM_SET_FPU, sizeof(struct kvm_fpu), false, true },
-	[KFORK_STATE_XSAVE] = { "XSAVE", KVM_SET_XSAVE, 0, false, true },
-	[KFORK_STATE_XCRS] = { "XCRS", KVM_SET_XCRS, sizeof(struct kvm_xcrs), false, true },
-	[KFORK_STATE_DEBUGREGS] = { "DEBUGREGS", KVM_SET_DEBUGREGS, sizeof(struct kvm_debugregs),
-				    false, true },
-	[KFORK_STATE_LAPIC] = { "LAPIC", KVM_SET_LAPIC, sizeof(struct kvm_lapic_state), false,
+	[KFORK_STATE_REGS] = { "REGS", KVM_SET_REGS, 0, sizeof(struct kvm_regs), false, false },
+	[KFORK_STATE_SREGS] = { "SREGS", KVM_SET_SREGS, 0, sizeof(struct kvm_sregs), false, false },
+	[KFORK_STATE_FPU] = { "FPU", KVM_SET_FPU, KVM_GET_FPU, sizeof(struct kvm_fpu), false,
+			      true },
+	[KFORK_STATE_XSAVE] = { "XSAVE", KVM_SET_XSAVE, KVM_GET_XSAVE, 0, false, true },
+	[KFORK_STATE_XCRS] = { "XCRS", KVM_SET_XCRS, KVM_GET_XCRS, sizeof(struct kvm_xcrs), false,
+			       true },
+	[KFORK_STATE_DEBUGREGS] = { "DEBUGREGS", KVM_SET_DEBUGREGS, KVM_GET_DEBUGREGS,
+				    sizeof(struct kvm_debugregs), false, true },
+	[KFORK_STATE_LAPIC] = { "LAPIC", KVM_SET_LAPIC, 0, sizeof(struct kvm_lapic_state), false,
 				false },
-	[KFORK_STATE_MSRS] = { "MSRS", KVM_SET_MSRS, 0, false, false },
-	[KFORK_STATE_VCPU_EVENTS] = { "VCPU_EVENTS", KVM_SET_VCPU_EVENTS,
+	[KFORK_STATE_MSRS] = { "MSRS", KVM_SET_MSRS, 0, 0, false, false },
+	[KFORK_STATE_VCPU_EVENTS] = { "VCPU_EVENTS", KVM_SET_VCPU_EVENTS, KVM_GET_VCPU_EVENTS,
 				      sizeof(struct kvm_vcpu_events), false, true },
-	[KFORK_STATE_UART] = { "UART", 0, 0, false, true },
+	[KFORK_STATE_UART] = { "UART", 0, 0, 0, false, true },
 };
 
 static int kfork_state_check_sizes(struct kfork_state *st)
@@ -61,6 +65,19 @@ static int kfork_state_check_sizes(struct kfork_state *st)
 		return -EINVAL;
 	if (st->item[KFORK_STATE_XSAVE] &&
 	    st->item_len[KFORK_STATE_XSAVE] < sizeof(struct kvm_xsave))
+		return -EINVAL;
+	return 0;
+}
+
+/*
+ * The prefault must never meet a vCPU in SMM (prefault.c): a template that
+ * freezes one is refused. Nested state is never restored, so no guest mode.
+ */
+static int kfork_state_check_modes(const struct kfork_state *st)
+{
+	const struct kvm_vcpu_events *ev = st->item[KFORK_STATE_VCPU_EVENTS];
+
+	if (ev && (ev->flags & KVM_VCPUEVENT_VALID_SMM) && ev->smi.smm)
 		return -EINVAL;
 	return 0;
 }
@@ -109,7 +126,7 @@ int kfork_state_parse(struct kfork_state *st)
 		memset(clock, 0, sizeof(*clock));
 		clock->clock = ns;
 	}
-	return kfork_state_check_sizes(st);
+	return kfork_state_check_sizes(st) ?: kfork_state_check_modes(st);
 }
 
 /*
@@ -156,11 +173,10 @@ long kfork_kvm_ioctl_buf(struct file *file, unsigned int cmd, struct kfork_scrat
 	return kfork_kvm_ioctl(file, cmd, s->addr);
 }
 
-static int kfork_state_restore_item(const struct kfork_state *st, int tag, struct file *vm,
-				    struct file *vcpu, struct kfork_scratch *s)
+static int kfork_state_set(int tag, const void *data, u32 len, struct file *vm, struct file *vcpu,
+			   struct kfork_scratch *s)
 {
 	const struct kfork_state_desc *d = &kfork_state_table[tag];
-	u32 len = st->item_len[tag];
 	long ret;
 
 	if (tag == KFORK_STATE_XSAVE) {
@@ -170,31 +186,269 @@ static int kfork_state_restore_item(const struct kfork_state *st, int tag, struc
 		if (clear_user((void __user *)s->addr + len, KFORK_XSAVE_SLACK))
 			return -EFAULT;
 	}
-	ret = kfork_kvm_ioctl_buf(d->vm_scope ? vm : vcpu, d->set, s, st->item[tag], len);
+	ret = kfork_kvm_ioctl_buf(d->vm_scope ? vm : vcpu, d->set, s, data, len);
 	if (ret < 0) {
 		pr_debug("kfork: KVM_SET_%s: %ld\n", d->name, ret);
 		return ret;
 	}
-	if (tag == KFORK_STATE_MSRS &&
-	    ret != ((const struct kvm_msrs *)st->item[tag])->nmsrs)
+	if (tag == KFORK_STATE_MSRS && ret != ((const struct kvm_msrs *)data)->nmsrs)
 		return -EINVAL;	/* KVM refused an MSR */
 	return 0;
 }
 
+/* Hyper-V's MSRs: unreachable by a guest without Hyper-V in its CPUID (vmm/state.c). */
+#define KFORK_MSR_HYPERV_FIRST	0x40000000
+#define KFORK_MSR_HYPERV_LAST	0x400000ff
+
+static bool kfork_state_has_msr(const struct kfork_state *st, u32 index)
+{
+	const struct kvm_msrs *msrs = st->item[KFORK_STATE_MSRS];
+	u32 i;
+
+	for (i = 0; i < msrs->nmsrs; i++)
+		if (msrs->entries[i].index == index)
+			return true;
+	return false;
+}
+
+/* KVM_GET_MSR_INDEX_LIST into a kmalloc'd list; *n entries. */
+static u32 *kfork_state_msr_list(struct kfork_template *tmpl, struct kfork_scratch *s, u32 *n)
+{
+	struct kvm_msr_list head = { .nmsrs = 0 };
+	u32 __user *uindices = (u32 __user *)(s->addr + sizeof(head));
+	u32 *list;
+	long ret;
+
+	ret = kfork_kvm_ioctl_buf(tmpl->kvm_dev, KVM_GET_MSR_INDEX_LIST, s, &head, sizeof(head));
+	if (ret != -E2BIG || copy_from_user(&head, (void __user *)s->addr, sizeof(head)))
+		return NULL;
+	if (!head.nmsrs || sizeof(head) + head.nmsrs * sizeof(u32) > s->len)
+		return NULL;
+	ret = kfork_kvm_ioctl_buf(tmpl->kvm_dev, KVM_GET_MSR_INDEX_LIST, s, &head, sizeof(head));
+	if (ret)
+		return NULL;
+	list = kmalloc_array(head.nmsrs, sizeof(u32), GFP_KERNEL_ACCOUNT);
+	if (list && copy_from_user(list, uindices, head.nmsrs * sizeof(u32))) {
+		kfree(list);
+		return NULL;
+	}
+	*n = head.nmsrs;
+	return list;
+}
+
+/* One MSR of the fresh vCPU that it also takes back: a default worth restoring. */
+static bool kfork_state_msr_default(struct file *vcpu, struct kfork_scratch *s, u32 index,
+				    struct kvm_msr_entry *out)
+{
+	struct {
+		struct kvm_msrs head;
+		struct kvm_msr_entry e;
+	} one = { .head.nmsrs = 1, .e.index = index };
+
+	if (kfork_kvm_ioctl_buf(vcpu, KVM_GET_MSRS, s, &one, sizeof(one)) != 1 ||
+	    copy_from_user(&one, (void __user *)s->addr, sizeof(one)))
+		return false;
+	if (kfork_kvm_ioctl_buf(vcpu, KVM_SET_MSRS, s, &one, sizeof(one)) != 1)
+		return false;
+	*out = one.e;
+	return true;
+}
+
+/*
+ * Every MSR KVM lists that the template does not carry, as a fresh vCPU of
+ * this CPUID holds it: a guest may have written one (say the legacy kvmclock
+ * MSR, which makes KVM write guest memory) and a reset must undo that. The
+ * TSC is left alone (KVM derives it from the clock the template restores).
+ */
+static int kfork_state_capture_msrs(struct kfork_template *tmpl, struct file *vcpu,
+				    struct kfork_scratch *s)
+{
+	struct kfork_state_defaults *d = &tmpl->defaults;
+	u32 *list, n = 0, i, kept = 0;
+
+	list = kfork_state_msr_list(tmpl, s, &n);
+	if (!list)
+		return 0;	/* nothing listed, nothing to add */
+	d->msrs = kzalloc(struct_size(d->msrs, entries, n), GFP_KERNEL_ACCOUNT);
+	if (!d->msrs) {
+		kfree(list);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		u32 index = list[i];
+
+		if (index == MSR_IA32_TSC || kfork_state_has_msr(&tmpl->state, index) ||
+		    (index >= KFORK_MSR_HYPERV_FIRST && index <= KFORK_MSR_HYPERV_LAST))
+			continue;
+		if (kfork_state_msr_default(vcpu, s, index, &d->msrs->entries[kept]))
+			kept++;
+	}
+	kfree(list);
+	d->msrs->nmsrs = kept;
+	d->msrs_len = struct_size(d->msrs, entries, kept);
+	if (!kept) {
+		kfree(d->msrs);
+		d->msrs = NULL;
+	}
+	return 0;
+}
+
+/* An optional item the template lacks, read from the fresh vCPU if KVM takes it back. */
+static int kfork_state_capture_item(struct kfork_template *tmpl, int tag, struct file *vcpu,
+				    struct kfork_scratch *s)
+{
+	const struct kfork_state_desc *d = &kfork_state_table[tag];
+	u32 len = d->size ? d->size : sizeof(struct kvm_xsave);
+	void *data;
+
+	if (len > s->len || kfork_kvm_ioctl(vcpu, d->get, s->addr) < 0)
+		return 0;	/* KVM lacks it: nothing a run could leave there */
+	data = kmalloc(len, GFP_KERNEL_ACCOUNT);
+	if (!data)
+		return -ENOMEM;
+	if (copy_from_user(data, (void __user *)s->addr, len)) {
+		kfree(data);
+		return -EFAULT;
+	}
+	/* No XCRs to set (a CPU without XSAVE): KVM_SET_XCRS of none is EINVAL. */
+	if ((tag == KFORK_STATE_XCRS && !((struct kvm_xcrs *)data)->nr_xcrs) ||
+	    kfork_state_set(tag, data, len, NULL, vcpu, s)) {
+		kfree(data);
+		return 0;
+	}
+	tmpl->defaults.item[tag] = data;
+	tmpl->defaults.item_len[tag] = len;
+	return 0;
+}
+
+/*
+ * A fresh vCPU's nested state (not in guest mode, GIF set), if KVM does
+ * nested virtualisation: a guest given SVM or VMX in its CPUID can enter
+ * its own L2, and KVM_SET_REGS/SREGS would then write L2's state, not undo it.
+ */
+static int kfork_state_capture_nested(struct kfork_template *tmpl, struct file *vcpu,
+				      struct kfork_scratch *s)
+{
+	long size = kfork_kvm_ioctl(tmpl->kvm_dev, KVM_CHECK_EXTENSION, KVM_CAP_NESTED_STATE);
+	struct kvm_nested_state hdr = { .size = size };
+	void *data;
+
+	if (size < (long)sizeof(hdr) || size > s->len ||
+	    kfork_kvm_ioctl_buf(vcpu, KVM_GET_NESTED_STATE, s, &hdr, sizeof(hdr)) ||
+	    copy_from_user(&hdr, (void __user *)s->addr, sizeof(hdr)) ||
+	    hdr.size < sizeof(hdr) || hdr.size > size)
+		return 0;
+	data = kmalloc(hdr.size, GFP_KERNEL_ACCOUNT);
+	if (!data)
+		return -ENOMEM;
+	if (copy_from_user(data, (void __user *)s->addr, hdr.size) ||
+	    kfork_kvm_ioctl_buf(vcpu, KVM_SET_NESTED_STATE, s, data, hdr.size)) {
+		kfree(data);
+		return 0;
+	}
+	tmpl->defaults.nested = data;
+	tmpl->defaults.nested_len = hdr.size;
+	return 0;
+}
+
+/* Once per template, from a vCPU that has its CPUID and nothing else yet. */
+int kfork_state_capture_defaults(struct kfork_template *tmpl, struct file *vcpu,
+				 struct kfork_scratch *s)
+{
+	int tag, err = 0;
+
+	if (mutex_lock_killable(&tmpl->defaults_lock))
+		return -EINTR;
+	if (tmpl->defaults_ready)
+		goto unlock;
+	for (tag = KFORK_STATE_CPUID + 1; tag < KFORK_STATE_UART && !err; tag++)
+		if (kfork_state_table[tag].get && !tmpl->state.item[tag])
+			err = kfork_state_capture_item(tmpl, tag, vcpu, s);
+	if (!err)
+		err = kfork_state_capture_msrs(tmpl, vcpu, s);
+	if (!err)
+		err = kfork_state_capture_nested(tmpl, vcpu, s);
+	if (err)
+		kfork_state_free_defaults(&tmpl->defaults);
+	else	/* Pairs with smp_load_acquire() in kfork_state_restore(). */
+		smp_store_release(&tmpl->defaults_ready, true);
+unlock:
+	mutex_unlock(&tmpl->defaults_lock);
+	return err;
+}
+
+void kfork_state_free_defaults(struct kfork_state_defaults *d)
+{
+	int tag;
+
+	for (tag = 0; tag < KFORK_STATE_MAX; tag++) {
+		kfree(d->item[tag]);
+		d->item[tag] = NULL;
+	}
+	kfree(d->msrs);
+	d->msrs = NULL;
+	kfree(d->nested);
+	d->nested = NULL;
+}
+
+/*
+ * Before anything else of an in-place restore: out of L2 and out of SMM
+ * (VCPU_EVENTS' smm flag), so that what follows lands in the vCPU's own
+ * state as it does in a fresh one.
+ */
+static int kfork_state_leave_modes(struct kfork_template *tmpl, struct file *vcpu,
+				   struct kfork_scratch *s)
+{
+	const struct kfork_state_defaults *d = &tmpl->defaults;
+	const struct kfork_state *st = &tmpl->state;
+	int tag = KFORK_STATE_VCPU_EVENTS, err = 0;
+	long ret;
+
+	if (d->nested) {
+		ret = kfork_kvm_ioctl_buf(vcpu, KVM_SET_NESTED_STATE, s, d->nested, d->nested_len);
+		if (ret)
+			return ret;
+	}
+	if (st->item[tag])
+		err = kfork_state_set(tag, st->item[tag], st->item_len[tag], NULL, vcpu, s);
+	else if (d->item[tag])
+		err = kfork_state_set(tag, d->item[tag], d->item_len[tag], NULL, vcpu, s);
+	return err;
+}
+
+/*
+ * in_place: the vCPU has run (a reset, or a pool entry built a while ago).
+ * It keeps its CPUID (KVM refuses to change it), and whatever the template
+ * does not set gets a fresh vCPU's value (defaults), so nothing of the
+ * previous run survives. A fresh vCPU has those values already.
+ */
 int kfork_state_restore(struct kfork_template *tmpl, struct file *vm, struct file *vcpu,
 			struct kfork_scratch *s, bool in_place)
 {
 	const struct kfork_state *st = &tmpl->state;
-	int tag, err;
+	const struct kfork_state_defaults *d = &tmpl->defaults;
+	int tag, err = 0;
 
-	/* A vCPU that has run keeps its CPUID: KVM refuses to change it. */
-	for (tag = in_place ? KFORK_STATE_CPUID + 1 : KFORK_STATE_CPUID;
-	     tag < KFORK_STATE_UART; tag++) {
-		if (!st->item[tag])
-			continue;
-		err = kfork_state_restore_item(st, tag, vm, vcpu, s);
+	if (in_place) {
+		err = kfork_state_leave_modes(tmpl, vcpu, s);
 		if (err)
 			return err;
 	}
-	return 0;
+	for (tag = KFORK_STATE_CPUID; tag < KFORK_STATE_UART && !err; tag++) {
+		if (tag == KFORK_STATE_CPUID) {
+			if (in_place)
+				continue;
+			err = kfork_state_set(tag, st->item[tag], st->item_len[tag], vm, vcpu, s);
+			/* Pairs with smp_store_release() in kfork_state_capture_defaults(). */
+			if (!err && !smp_load_acquire(&tmpl->defaults_ready))
+				err = kfork_state_capture_defaults(tmpl, vcpu, s);
+		} else if (st->item[tag]) {
+			err = kfork_state_set(tag, st->item[tag], st->item_len[tag], vm, vcpu, s);
+		} else if (in_place && d->item[tag]) {
+			err = kfork_state_set(tag, d->item[tag], d->item_len[tag], vm, vcpu, s);
+		}
+		if (!err && tag == KFORK_STATE_MSRS && in_place && d->msrs)
+			err = kfork_state_set(tag, d->msrs, d->msrs_len, vm, vcpu, s);
+	}
+	return err;
 }

@@ -8,13 +8,14 @@
 #include <linux/sched/signal.h>
 #include <linux/shmem_fs.h>
 #include <linux/slab.h>
+#include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 
 #include "internal.h"
 
 LIST_HEAD(kfork_templates);
 DEFINE_SPINLOCK(kfork_templates_lock);
-static atomic64_t kfork_next_template_id = ATOMIC64_INIT(0);
+static u64 kfork_next_template_id;	/* under kfork_templates_lock */
 
 #define KFORK_SEALS	(F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE)
 
@@ -39,12 +40,14 @@ static void kfork_template_release(struct kref *ref)
 	list_del(&tmpl->node);
 	spin_unlock(&kfork_templates_lock);
 	/* Entries of a process other than the last holder's stay mapped there until it exits. */
-	kfork_pool_drain(tmpl);
+	kfork_pool_release(tmpl);
 	kfork_template_put_pages(tmpl);
 	kvfree(tmpl->wset);
+	kfork_state_free_defaults(&tmpl->defaults);
 	kvfree(tmpl->state.buf);
 	fput(tmpl->kvm_dev);
 	fput(tmpl->mem);
+	kfork_unaccount_template(tmpl);
 	kfree(tmpl);
 	atomic64_dec(&kfork_live_templates);
 }
@@ -64,45 +67,58 @@ void kfork_template_count_failure(struct kfork_template *tmpl, int err)
 	atomic64_inc(&tmpl->failures[e]);
 }
 
-/*
- * Copy the caller's non-zero pages into our own shmem file, then seal it
- * (as F_ADD_SEALS would) and deny writable shared mappings: from then on the
- * pages can only be read or mapped MAP_PRIVATE, by anyone, even through
- * /proc/PID/map_files. Each page written is also indexed in tmpl->pages with
- * a reference, so a reset copies it without a page-cache walk and it stays
- * resident (every clone maps it anyway); what is not indexed is a hole, which
- * reads as zeros.
- */
-static int kfork_template_fill(struct kfork_template *tmpl, struct file *src, u64 size)
+/* The next data region of src at or after pos, page aligned, never behind pos: [*start, *end). */
+static int kfork_template_next_data(struct file *src, loff_t pos, loff_t size, loff_t *start,
+				    loff_t *end)
 {
-	struct file *dst = tmpl->mem;
-	struct inode *inode = file_inode(dst);
-	loff_t pos = 0, hole;
-	struct page *data;
+	loff_t data, hole;
+
+	data = vfs_llseek(src, pos, SEEK_DATA);
+	if (data == -ENXIO || (data >= 0 && data >= size))
+		return -ENXIO;
+	if (data < 0)
+		return data;
+	/*
+	 * A file system (or a FUSE server) may answer anything: clamp so that
+	 * every region starts at or after pos and holds at least one page,
+	 * which bounds the loop by size / PAGE_SIZE whatever lseek says.
+	 */
+	data = max_t(loff_t, round_down(data, PAGE_SIZE), pos);
+	hole = vfs_llseek(src, data, SEEK_HOLE);
+	if (hole < 0 || hole > size)
+		hole = size;
+	*start = data;
+	*end = max_t(loff_t, hole, min_t(loff_t, data + PAGE_SIZE, size));
+	return 0;
+}
+
+/* Copy src's non-zero pages into the template's shmem file. */
+static int kfork_template_copy(struct kfork_template *tmpl, struct file *src, loff_t size)
+{
+	loff_t pos = 0, end;
 	void *page;
 	int err = 0;
 
-	tmpl->pages = kvcalloc(tmpl->mem_size >> PAGE_SHIFT, sizeof(*tmpl->pages),
-			       GFP_KERNEL_ACCOUNT);
 	page = kmalloc(PAGE_SIZE, GFP_KERNEL);
-	if (!page || !tmpl->pages) {
-		kfree(page);
+	if (!page)
 		return -ENOMEM;
-	}
 	while (pos < size) {
-		pos = vfs_llseek(src, pos, SEEK_DATA);
-		if (pos < 0 || pos >= size) {
-			err = pos == -ENXIO || pos >= size ? 0 : (int)pos;
+		err = kfork_template_next_data(src, pos, size, &pos, &end);
+		if (err) {
+			if (err == -ENXIO)
+				err = 0;
 			break;
 		}
-		pos = round_down(pos, PAGE_SIZE);
-		hole = vfs_llseek(src, pos, SEEK_HOLE);
-		if (hole < 0 || hole > size)
-			hole = size;
-		for (; pos < hole; pos += PAGE_SIZE) {
+		for (; pos < end; pos += PAGE_SIZE) {
 			loff_t rpos = pos, wpos = pos;
-			ssize_t n = kernel_read(src, page, PAGE_SIZE, &rpos);
+			ssize_t n;
 
+			if (fatal_signal_pending(current)) {
+				err = -EINTR;
+				goto out;
+			}
+			cond_resched();
+			n = kernel_read(src, page, PAGE_SIZE, &rpos);
 			if (n < 0) {
 				err = n;
 				goto out;
@@ -111,32 +127,57 @@ static int kfork_template_fill(struct kfork_template *tmpl, struct file *src, u6
 				memset(page + n, 0, PAGE_SIZE - n);
 			if (!memchr_inv(page, 0, PAGE_SIZE))
 				continue;
-			n = kernel_write(dst, page, PAGE_SIZE, &wpos);
+			n = kernel_write(tmpl->mem, page, PAGE_SIZE, &wpos);
 			if (n != PAGE_SIZE) {
 				err = n < 0 ? n : -EIO;
 				goto out;
 			}
-			/* Brings the page back if it was swapped out meanwhile. */
-			data = shmem_read_mapping_page(dst->f_mapping, pos >> PAGE_SHIFT);
-			if (IS_ERR(data)) {
-				err = PTR_ERR(data);
-				goto out;
-			}
-			tmpl->pages[pos >> PAGE_SHIFT] = data;
-			if (fatal_signal_pending(current)) {
-				err = -EINTR;
-				goto out;
-			}
-			cond_resched();
 		}
 	}
 out:
 	kfree(page);
+	return err;
+}
+
+/*
+ * Copy the caller's non-zero pages into our own shmem file, then bring in
+ * every other page (holes become zero pages) and seal it (as F_ADD_SEALS
+ * would), denying writable shared mappings: from then on the pages can only
+ * be read or mapped MAP_PRIVATE, by anyone, even through /proc/PID/map_files.
+ * Every page is indexed in tmpl->pages with a reference, so a reset copies it
+ * without a page-cache walk and it stays resident. Being fully present, the
+ * file never grows when a clone reads a hole: all of its memory is allocated
+ * here, charged to the registering task's memory cgroup and RLIMIT_MEMLOCK
+ * (account.c), never to a clone's.
+ */
+static int kfork_template_fill(struct kfork_template *tmpl, struct file *src, u64 size)
+{
+	struct inode *inode = file_inode(tmpl->mem);
+	pgoff_t i, npages = tmpl->mem_size >> PAGE_SHIFT;
+	struct page *page;
+	int err;
+
+	tmpl->pages = kvcalloc(npages, sizeof(*tmpl->pages), GFP_KERNEL_ACCOUNT);
+	if (!tmpl->pages)
+		return -ENOMEM;
+	err = kfork_template_copy(tmpl, src, size);
 	if (err)
 		return err;
+	for (i = 0; i < npages; i++) {
+		/* Brings the page back if it was swapped out meanwhile. */
+		page = shmem_read_mapping_page(tmpl->mem->f_mapping, i);
+		if (IS_ERR(page))
+			return PTR_ERR(page);
+		tmpl->pages[i] = page;
+		if (!(i % 512)) {
+			if (fatal_signal_pending(current))
+				return -EINTR;
+			cond_resched();
+		}
+	}
 	inode_lock(inode);
 	SHMEM_I(inode)->seals |= KFORK_SEALS;
-	err = mapping_deny_writable(dst->f_mapping);
+	err = mapping_deny_writable(tmpl->mem->f_mapping);
 	inode_unlock(inode);
 	return err;
 }
@@ -171,13 +212,10 @@ long kfork_template_create(void __user *uarg)
 	u32 usize;
 	int fd, err;
 
-	if (get_user(usize, (u32 __user *)uarg))
-		return -EFAULT;
-	if (usize < offsetofend(struct kfork_template_create, pad0))
-		return -EINVAL;
-	err = copy_struct_from_user(&args, sizeof(args), uarg, usize);
+	err = kfork_copy_args(&args, sizeof(args), uarg,
+			      offsetofend(struct kfork_template_create, pad0), &usize);
 	if (err)
-		return err == -E2BIG ? -EINVAL : err;
+		return err;
 	if (args.flags || args.pad0 || !args.mem_size || !PAGE_ALIGNED(args.mem_size) ||
 	    args.mem_size > KFORK_MAX_MEM_SIZE || args.max_clones > KFORK_MAX_CLONES ||
 	    args.state_len < sizeof(struct kfork_state_item) || args.state_len % 8)
@@ -193,9 +231,15 @@ long kfork_template_create(void __user *uarg)
 	spin_lock_init(&tmpl->pool_lock);
 	INIT_LIST_HEAD(&tmpl->pool);
 	init_waitqueue_head(&tmpl->pool_wq);
+	mutex_init(&tmpl->defaults_lock);
 	tmpl->mem_size = args.mem_size;
 	tmpl->max_clones = args.max_clones ? args.max_clones : KFORK_MAX_CLONES;
 	atomic64_set(&tmpl->next_id, 1);
+	err = kfork_account_template(tmpl);
+	if (err) {
+		kfree(tmpl);
+		return err;
+	}
 	err = kfork_template_load_state(tmpl, args.state_ptr, args.state_len);
 	if (err)
 		goto free_state;
@@ -214,6 +258,12 @@ long kfork_template_create(void __user *uarg)
 		err = PTR_ERR(tmpl->kvm_dev);
 		goto put_src;
 	}
+	if (!kfork_file_is_kvm_dev(tmpl->kvm_dev)) {
+		pr_warn_ratelimited("kfork: /dev/kvm of pid %d is not KVM's device: refused\n",
+				    task_pid_nr(current));
+		err = -ENODEV;
+		goto put_kvm;
+	}
 	tmpl->mem = shmem_file_setup("kfork-template", args.mem_size, VM_NORESERVE);
 	if (IS_ERR(tmpl->mem)) {
 		err = PTR_ERR(tmpl->mem);
@@ -226,9 +276,9 @@ long kfork_template_create(void __user *uarg)
 	fput(src);
 
 	atomic64_inc(&kfork_live_templates);
-	tmpl->id = atomic64_inc_return(&kfork_next_template_id);
 	/* In id order: the netlink dump resumes after the last id it sent. */
 	spin_lock(&kfork_templates_lock);
+	tmpl->id = ++kfork_next_template_id;
 	list_add_tail(&tmpl->node, &kfork_templates);
 	spin_unlock(&kfork_templates_lock);
 	fd = anon_inode_getfd("kfork-template", &kfork_template_fops, tmpl, O_RDWR | O_CLOEXEC);
@@ -245,34 +295,20 @@ put_src:
 	fput(src);
 free_state:
 	kvfree(tmpl->state.buf);
+	kfork_unaccount_template(tmpl);
 	kfree(tmpl);
 	return err;
-}
-
-/* Reads the caller's size and flags; zero-extends an older, shorter struct. */
-static int kfork_copy_args(void *dst, u32 ksize, const void __user *uarg, u32 *usize_out)
-{
-	u32 usize;
-	int err;
-
-	if (get_user(usize, (u32 __user *)uarg))
-		return -EFAULT;
-	if (usize < 8 || usize > PAGE_SIZE)
-		return -EINVAL;
-	err = copy_struct_from_user(dst, ksize, uarg, usize);
-	if (err)
-		return err == -E2BIG ? -EINVAL : err;
-	*usize_out = usize;
-	return 0;
 }
 
 static long kfork_template_info(struct kfork_template *tmpl, void __user *uarg)
 {
 	struct kfork_template_info info;
+	const struct kfork_wset *wset;
 	u32 usize;
 	int err;
 
-	err = kfork_copy_args(&info, sizeof(info), uarg, &usize);
+	err = kfork_copy_args(&info, sizeof(info), uarg,
+			      offsetofend(struct kfork_template_info, flags), &usize);
 	if (err)
 		return err;
 	if (info.flags)
@@ -285,7 +321,8 @@ static long kfork_template_info(struct kfork_template *tmpl, void __user *uarg)
 	info.pages_shared = READ_ONCE(tmpl->mem->f_mapping->nrpages);
 	info.pages_copied = atomic64_read(&tmpl->pages_copied);
 	/* Pairs with cmpxchg_release() in kfork_template_set_wset(). */
-	info.wset_pages = smp_load_acquire(&tmpl->wset) ? tmpl->wset_len : 0;
+	wset = smp_load_acquire(&tmpl->wset);
+	info.wset_pages = wset ? wset->len : 0;
 	info.max_clones = tmpl->max_clones;
 	info.pad0 = 0;
 	info.tmpl_id = tmpl->id;
@@ -294,38 +331,45 @@ static long kfork_template_info(struct kfork_template *tmpl, void __user *uarg)
 	return 0;
 }
 
+/*
+ * The length travels inside the object published: two callers racing each
+ * other can only both allocate; one cmpxchg wins, whole, and the other frees
+ * its own copy.
+ */
 static long kfork_template_set_wset(struct kfork_template *tmpl, void __user *uarg)
 {
 	u64 npages = tmpl->mem_size >> PAGE_SHIFT;
 	struct kfork_template_wset args;
-	u64 *wset;
+	struct kfork_wset *wset;
 	u32 usize, i;
 	int err;
 
-	err = kfork_copy_args(&args, sizeof(args), uarg, &usize);
+	err = kfork_copy_args(&args, sizeof(args), uarg,
+			      offsetofend(struct kfork_template_wset, pad0), &usize);
 	if (err)
 		return err;
 	if (args.flags || args.pad0 || !args.nr_entries || args.nr_entries > KFORK_MAX_WSET)
 		return -EINVAL;
 	if (READ_ONCE(tmpl->wset))
 		return -EEXIST;
-	wset = kvmalloc_array(args.nr_entries, sizeof(*wset), GFP_KERNEL_ACCOUNT);
+	wset = kvmalloc(struct_size(wset, entries, args.nr_entries), GFP_KERNEL_ACCOUNT);
 	if (!wset)
 		return -ENOMEM;
-	if (copy_from_user(wset, u64_to_user_ptr(args.entries_ptr),
-			   (size_t)args.nr_entries * sizeof(*wset))) {
+	wset->len = args.nr_entries;
+	if (copy_from_user(wset->entries, u64_to_user_ptr(args.entries_ptr),
+			   (size_t)args.nr_entries * sizeof(wset->entries[0]))) {
 		err = -EFAULT;
 		goto free_wset;
 	}
-	for (i = 0; i < args.nr_entries; i++) {
-		if ((wset[i] & ~(KFORK_WSET_GFN_MASK | KFORK_WSET_WRITE)) ||
-		    (wset[i] & KFORK_WSET_GFN_MASK) >= npages) {
+	for (i = 0; i < wset->len; i++) {
+		u64 e = wset->entries[i];
+
+		if ((e & ~(KFORK_WSET_GFN_MASK | KFORK_WSET_WRITE)) ||
+		    (e & KFORK_WSET_GFN_MASK) >= npages) {
 			err = -EINVAL;
 			goto free_wset;
 		}
 	}
-	/* wset_len is published by the release of wset: readers load wset first. */
-	WRITE_ONCE(tmpl->wset_len, args.nr_entries);
 	if (cmpxchg_release(&tmpl->wset, NULL, wset)) {
 		err = -EEXIST;
 		goto free_wset;
@@ -367,34 +411,40 @@ static void kfork_spawn_fill(struct kfork_spawn *sp, const struct kfork_spawn_ou
 	sp->pad1 = 0;
 }
 
-/* One spawn described by the struct at uarg; writes the struct back. */
+/*
+ * The shortest struct kfork_spawn a caller may pass: it must have room for
+ * every fd and mapping a spawn hands over, or they would leak into it.
+ */
+#define KFORK_SPAWN_MIN_SIZE	offsetofend(struct kfork_spawn, pad0)
+
+/*
+ * One spawn described by the struct at uarg; writes the struct back. The
+ * spawn is counted, traced and announced only once the caller has it.
+ */
 static int kfork_template_spawn_one(struct kfork_template *tmpl, void __user *uarg, u32 usize)
 {
 	struct kfork_spawn sp;
-	struct kfork_spawn_out out;
+	struct kfork_spawn_out out = { .t0 = ktime_get_ns() };
 	int err;
 
+	if (usize < KFORK_SPAWN_MIN_SIZE || usize > KFORK_MAX_ARG_SIZE)
+		return -EINVAL;
 	err = copy_struct_from_user(&sp, sizeof(sp), uarg, usize);
 	if (err)
-		return err == -E2BIG ? -EINVAL : err;
+		return err;
 	if ((sp.flags & ~KFORK_SPAWN_FLAGS) || sp.pad0 || sp.pad1)
 		return -EINVAL;
 	err = kfork_clone_spawn(tmpl, sp.flags,
 				usize >= offsetofend(struct kfork_spawn, scratch_size), &out);
-	if (err) {
-		atomic64_inc(&tmpl->spawn_failures);
-		kfork_template_count_failure(tmpl, err);
-		return err;
+	if (!err) {
+		kfork_spawn_fill(&sp, &out, tmpl->mem_size);
+		if (copy_to_user(uarg, &sp, min_t(u32, usize, sizeof(sp)))) {
+			kfork_spawn_undo(&out, tmpl->mem_size);
+			err = -EFAULT;
+		}
 	}
-	kfork_spawn_fill(&sp, &out, tmpl->mem_size);
-	if (copy_to_user(uarg, &sp, min_t(u32, usize, sizeof(sp)))) {
-		kfork_spawn_undo(&out, tmpl->mem_size);
-		atomic64_inc(&tmpl->spawn_failures);
-		kfork_template_count_failure(tmpl, -EFAULT);
-		return -EFAULT;
-	}
-	atomic64_inc(&tmpl->spawns);
-	return 0;
+	kfork_clone_spawn_report(tmpl, &out, err);
+	return err;
 }
 
 static long kfork_template_spawn(struct kfork_template *tmpl, void __user *uarg)
@@ -403,8 +453,6 @@ static long kfork_template_spawn(struct kfork_template *tmpl, void __user *uarg)
 
 	if (get_user(usize, (u32 __user *)uarg))
 		return -EFAULT;
-	if (usize < offsetofend(struct kfork_spawn, flags) || usize > PAGE_SIZE)
-		return -EINVAL;
 	return kfork_template_spawn_one(tmpl, uarg, usize);
 }
 
@@ -414,37 +462,38 @@ static long kfork_template_spawn_batch(struct kfork_template *tmpl, void __user 
 	u32 usize, i, done = 0;
 	int err;
 
-	err = kfork_copy_args(&args, sizeof(args), uarg, &usize);
+	err = kfork_copy_args(&args, sizeof(args), uarg,
+			      offsetofend(struct kfork_spawn_batch, entry_size), &usize);
 	if (err)
 		return err;
 	if (args.flags || !args.nr || args.nr > tmpl->max_clones ||
-	    args.entry_size < offsetofend(struct kfork_spawn, status) ||
-	    args.entry_size > PAGE_SIZE || args.entry_size % 8)
+	    args.entry_size < KFORK_SPAWN_MIN_SIZE ||
+	    args.entry_size > KFORK_MAX_ARG_SIZE || args.entry_size % 8)
 		return -EINVAL;
+	/*
+	 * An entry that cannot be read or written back holds no clone (its
+	 * spawn, if built, was undone): it counts as failed and the batch goes
+	 * on, so one bad entry never strands the clones after it.
+	 */
 	for (i = 0; i < args.nr; i++) {
 		void __user *entry = u64_to_user_ptr(args.clones_ptr + (u64)i * args.entry_size);
 		struct kfork_spawn __user *ue = entry;
 		u32 esize;
 
-		if (get_user(esize, &ue->size)) {
-			err = -EFAULT;
-			break;
-		}
 		if (fatal_signal_pending(current))
 			err = -EINTR;
+		else if (get_user(esize, &ue->size))
+			err = -EFAULT;
 		else if (esize != args.entry_size)
 			err = -EINVAL;
 		else
 			err = kfork_template_spawn_one(tmpl, entry, esize);
 		if (!err)
 			done++;
-		if (put_user(err, &ue->status)) {
-			err = -EFAULT;
-			break;
-		}
-		err = 0;
+		else if (put_user(err, &ue->status))
+			continue;
 	}
-	return err ? err : done;
+	return done;
 }
 
 static long kfork_template_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -452,16 +501,19 @@ static long kfork_template_ioctl(struct file *file, unsigned int cmd, unsigned l
 	struct kfork_template *tmpl = file->private_data;
 	void __user *uarg = (void __user *)arg;
 
-	switch (cmd) {
-	case KFORK_TEMPLATE_INFO:
+	/* By number alone, as kfork_dev_ioctl(): the struct's size field versions it. */
+	if (_IOC_TYPE(cmd) != KFORK_IOC)
+		return -ENOTTY;
+	switch (_IOC_NR(cmd)) {
+	case _IOC_NR(KFORK_TEMPLATE_INFO):
 		return kfork_template_info(tmpl, uarg);
-	case KFORK_TEMPLATE_SET_WSET:
+	case _IOC_NR(KFORK_TEMPLATE_SET_WSET):
 		return kfork_template_set_wset(tmpl, uarg);
-	case KFORK_SPAWN:
+	case _IOC_NR(KFORK_SPAWN):
 		return kfork_template_spawn(tmpl, uarg);
-	case KFORK_SPAWN_BATCH:
+	case _IOC_NR(KFORK_SPAWN_BATCH):
 		return kfork_template_spawn_batch(tmpl, uarg);
-	case KFORK_TEMPLATE_POOL:
+	case _IOC_NR(KFORK_TEMPLATE_POOL):
 		return kfork_template_pool(tmpl, uarg);
 	default:
 		return -ENOTTY;
@@ -473,8 +525,7 @@ static int kfork_template_file_release(struct inode *inode, struct file *file)
 {
 	struct kfork_template *tmpl = file->private_data;
 
-	WRITE_ONCE(tmpl->pool_target, 0);
-	kfork_pool_drain(tmpl);
+	kfork_pool_release(tmpl);
 	kfork_template_put(tmpl);
 	return 0;
 }

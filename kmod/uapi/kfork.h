@@ -80,9 +80,16 @@ enum {
  * Register a template: returns a template fd (O_CLOEXEC). The module copies
  * the non-zero pages of mem_fd (any readable regular file, typically a memfd)
  * into memory it owns and seals; nobody can change them afterwards, the
- * caller included. The fd can be passed to other processes (SCM_RIGHTS).
- * Errors: EINVAL bad size/flags/pad/mem_size/state, EBADF mem_fd, E2BIG state
- * too long, ENOENT no /dev/kvm, EFAULT bad pointer, ENOMEM.
+ * caller included. All mem_size bytes are then resident (holes as zero
+ * pages) for the template's life, charged to the caller's memory cgroup and,
+ * without CAP_IPC_LOCK, to its user's RLIMIT_MEMLOCK, as mlock() would be.
+ * The module opens /dev/kvm in the caller's mount namespace and uses it only
+ * if it is KVM's character device. The fd can be passed to other processes
+ * (SCM_RIGHTS). Errors: EINVAL bad size/flags/pad/mem_size/state (a vCPU
+ * frozen in SMM included), EBADF mem_fd, E2BIG state too long, ENOENT no
+ * /dev/kvm, ENODEV /dev/kvm is not KVM's, ENOMEM out of memory or over
+ * RLIMIT_MEMLOCK, ENOSPC the module's caps (parameters max_templates,
+ * max_template_pages), EFAULT bad pointer, EINTR a fatal signal.
  */
 struct kfork_template_create {
 	__u32 size;		/* in */
@@ -183,7 +190,10 @@ struct kfork_spawn {
  * Spawn nr clones; clones_ptr points to nr structs of entry_size bytes, each
  * with its own size and flags in. Returns how many succeeded; every entry's
  * status says how it went, and the failed ones hold no fd. Clones that
- * succeeded are the caller's even when others failed.
+ * succeeded are the caller's even when others failed. An entry the module
+ * cannot read or write back fails alone (its status stays as it was) and
+ * the batch goes on. entry_size must hold at least up to pad0 (the fds and
+ * mappings), like the size of a single KFORK_SPAWN.
  */
 struct kfork_spawn_batch {
 	__u32 size;		/* in */
@@ -197,8 +207,11 @@ struct kfork_spawn_batch {
 
 /*
  * A pool of pre-built clones (VM, vCPU, memory mapping, machine state,
- * working set) for the calling process: KVM ties a VM to the process that
- * created it, so entries are built in, and handed out only to, that process.
+ * working set) for one process, the pool's owner: KVM ties a VM to the
+ * process that created it, so entries are built in, and handed out only to,
+ * that process. The first caller with a non-zero target becomes the owner;
+ * any other process gets EBUSY until the owner sets 0, closes the template
+ * or exits (its entries are then freed at the next pool call or spawn).
  * Sets the template's target (0..KFORK_MAX_POOL = 16; 0 frees this process's
  * entries), then builds entries up to it in the calling thread unless
  * KFORK_POOL_NO_FILL: call it from a thread off the spawn path. A KFORK_SPAWN
@@ -229,7 +242,11 @@ struct kfork_template_pool {
  * tables (the clone keeps the private pages it had). Must be called
  * by the process that spawned the clone, with the vCPU out of KVM_RUN and
  * any port I/O completed. Writes the caller makes through mem_addr itself
- * are not tracked. Errors: EPERM another process, EFAULT mapping gone.
+ * are not tracked. Everything KVM reports of the vCPU is the template's
+ * again, including what the template file does not carry (optional items,
+ * MSRs outside its list, nested and SMM state: a fresh vCPU's values), and a
+ * port or MMIO exit left incomplete is completed and then overwritten.
+ * Errors: EPERM another process, EFAULT mapping gone or remapped.
  */
 #define KFORK_RESET_NO_PREFAULT	_BITUL(0)	/* accepted: nothing is unmapped at reset */
 #define KFORK_RESET_FLAGS	KFORK_RESET_NO_PREFAULT
@@ -251,8 +268,12 @@ struct kfork_clone_reset {
  * as nested KFORK_A_FAILURE { KFORK_A_FAIL_ERRNO, KFORK_A_FAIL_COUNT } per
  * errno seen (errno >= KFORK_FAIL_ERRNO_SLOTS counted under 0). The "events"
  * multicast group carries one KFORK_CMD_EVENT per spawn, reset and clone
- * destroy, with KFORK_A_EVENT and the attributes that apply. Initial network
- * namespace only.
+ * destroy, with KFORK_A_EVENT and the attributes that apply. A spawn the
+ * module built but could not hand over (EFAULT writing the struct back) is
+ * undone: its failed spawn event carries the clone id, and that clone's
+ * destroy event follows. Initial network namespace only. Joining "events"
+ * takes CAP_NET_ADMIN; the stats dump lists the templates registered by the
+ * caller's uid, or all of them for CAP_SYS_ADMIN.
  */
 #define KFORK_GENL_NAME		"kfork"
 #define KFORK_GENL_VERSION	1
