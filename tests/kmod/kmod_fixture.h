@@ -81,6 +81,27 @@ static inline void kf_raw_close(const struct kfork_spawn *sp)
 	close(sp->clone_fd);
 }
 
+/*
+ * 0 if the clone's registers are the template's REGS item: no guest
+ * instruction ran at spawn (prefault's MMU load included), 1 if they differ.
+ */
+static inline int kf_regs_are_template(const struct kf_template *user, const struct kfork_spawn *sp)
+{
+	const uint8_t *st = user->state.buf;
+	struct kvm_regs regs;
+
+	if (ioctl(sp->vcpu_fd, KVM_GET_REGS, &regs))
+		return -1;
+	for (uint32_t off = 0; off + 8 <= user->state.len;) {
+		const struct kfork_state_item *it = (const void *)(st + off);
+
+		if (it->tag == KFORK_STATE_REGS)
+			return it->len == sizeof(regs) && !memcmp(it + 1, &regs, sizeof(regs)) ? 0 : 1;
+		off += 8 + ((it->len + 7) & ~7u);
+	}
+	return -1;
+}
+
 static inline int kf_raw_info(int tfd, struct kfork_template_info *info)
 {
 	memset(info, 0, sizeof(*info));
