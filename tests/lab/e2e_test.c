@@ -154,6 +154,17 @@ TEST_F_TIMEOUT(guest, echo_hi, 600)
 	kf_exec_result_free(&res);
 }
 
+/* No nested virtualisation for guests: a clone in its own L2 would survive a reset. */
+TEST_F_TIMEOUT(guest, guest_sees_no_vmx_or_svm, 600)
+{
+	struct kf_exec_result res;
+
+	NEED_GUEST();
+	ASSERT_EQ(0, sh(self->clone, "grep -c -w -E 'vmx|svm' /proc/cpuinfo", &res));
+	EXPECT_STREQ("0\n", res.out);
+	kf_exec_result_free(&res);
+}
+
 TEST_F_TIMEOUT(guest, exit_status, 600)
 {
 	struct kf_exec_result res;

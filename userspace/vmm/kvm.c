@@ -40,6 +40,9 @@ static struct kvm_cpuid2 *kvm_host_get_cpuid(int fd)
  * "running under a hypervisor" bit; without it Linux never looks at KVM's
  * leaves, so it has no kvmclock and falls back to calibrating the TSC against
  * the PIT, which fails on a loaded nested host and hangs the boot.
+ * Nested virtualisation (VMX, SVM) is hidden: a guest needs none, and one
+ * running its own L2 guest would be in guest mode when a reset restores its
+ * registers, which KVM would then apply to L2 (SECURITY.md).
  */
 static void kvm_host_fix_cpuid(struct kvm_cpuid2 *cpuid)
 {
@@ -49,11 +52,16 @@ static void kvm_host_fix_cpuid(struct kvm_cpuid2 *cpuid)
 		if (e->function == 1) {
 			e->ebx &= 0x00ffffff;
 			e->ecx |= 1u << 31;	/* X86_FEATURE_HYPERVISOR */
-		}
-		else if (e->function == 0xb || e->function == 0x1f)
+			e->ecx &= ~(1u << 5);	/* X86_FEATURE_VMX */
+		} else if (e->function == 0xb || e->function == 0x1f) {
 			e->edx = 0;
-		else if (e->function == 0x8000001e)
+		} else if (e->function == 0x80000001) {
+			e->ecx &= ~(1u << 2);	/* X86_FEATURE_SVM */
+		} else if (e->function == 0x8000000a) {
+			e->eax = e->ebx = e->ecx = e->edx = 0;	/* SVM's features */
+		} else if (e->function == 0x8000001e) {
 			e->eax = 0;
+		}
 	}
 }
 
