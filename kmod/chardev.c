@@ -155,7 +155,8 @@ static int __init kfork_init(void)
 	err = misc_register(&kfork_misc);
 	if (err)
 		goto unregister_netlink;
-	pr_info("kfork: /dev/kfork ready (ABI version %d)\n", KFORK_VERSION);
+	pr_info("kfork: /dev/kfork ready (kfork %s, ABI version %d)\n", KFORK_RELEASE,
+		KFORK_VERSION);
 	return 0;
 
 unregister_netlink:
@@ -179,3 +180,4 @@ MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("kfork: copy-on-write clones of a frozen KVM guest");
 MODULE_AUTHOR("kfork developers");
 MODULE_SOFTDEP("pre: kvm");
+MODULE_VERSION(KFORK_RELEASE);

@@ -63,3 +63,18 @@ $(B)/bench/kmod_vs_user: bench/kmod_vs_user.c $(B)/libkfork.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(TEST_LIBS)
 all: $(B)/bench/kmod_vs_user
+
+# make dkms: stage kmod/ as /usr/src/kfork-$(KFORK_RELEASE) and let DKMS build and
+# install it for the running kernel (and rebuild it on every kernel upgrade). Root.
+KFORK_RELEASE := $(shell sed -n 's/^\#define KFORK_RELEASE[[:space:]]*"\(.*\)"/\1/p' kmod/internal.h)
+.PHONY: dkms
+dkms:
+	$(Q)dkms status -m kfork -v $(KFORK_RELEASE) | grep -q . && \
+		dkms remove -m kfork -v $(KFORK_RELEASE) --all || true
+	$(Q)rm -rf /usr/src/kfork-$(KFORK_RELEASE)
+	$(Q)mkdir -p /usr/src/kfork-$(KFORK_RELEASE)/uapi
+	$(Q)cp kmod/*.c kmod/*.h kmod/Kbuild kmod/dkms.conf /usr/src/kfork-$(KFORK_RELEASE)/
+	$(Q)cp kmod/uapi/*.h /usr/src/kfork-$(KFORK_RELEASE)/uapi/
+	$(Q)dkms install -m kfork -v $(KFORK_RELEASE)
+	$(Q)install -D -m 0644 kmod/99-kfork.rules /etc/udev/rules.d/99-kfork.rules
+	@echo "kfork $(KFORK_RELEASE): installed with DKMS; modprobe kfork loads it"
