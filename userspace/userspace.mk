@@ -59,3 +59,7 @@ demo:
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)N=$(or $(N),100) userspace/cli/demo.sh
 .PHONY: demo
+
+# The JSON writer's unit test compiles it in (tests/host/json_test.c).
+$(B)/tests/host/json_test: userspace/cli/cli.c userspace/cli/cli.h
+$(B)/tests/host/json_test: private TEST_LIBS += userspace/cli/cli.c -ljansson -lm

@@ -124,7 +124,7 @@ json_t *json_bytes(const void *buf, size_t len)
 
 void json_print(json_t *v, FILE *f)
 {
-	if (!v || json_dumpf(v, f, JSON_COMPACT | JSON_REAL_PRECISION(15)) || fputc('\n', f) == EOF)
+	if (!v || json_dumpf(v, f, JSON_COMPACT | JSON_ENCODE_ANY | JSON_REAL_PRECISION(15)) || fputc('\n', f) == EOF)
 		die("writing JSON: %s", v ? strerror(errno) : "out of memory");
 	json_decref(v);
 	fflush(f);
