@@ -17,7 +17,7 @@ KFORK_DATADIR := $(PREFIX)/lib/kfork
 # Where Debian's python3 looks: /usr/lib/python3/dist-packages for the system,
 # /usr/local/lib/python3.X/dist-packages otherwise. No Python package exists
 # yet; when python/kfork/ does, install copies it there.
-PY_VER := $(shell python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PY_VER = $(shell python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/python3/dist-packages,$(PREFIX)/lib/python$(PY_VER)/dist-packages)
 PY_PKG := $(wildcard python/kfork)
 
