@@ -69,7 +69,7 @@ static const char template_build_usage[] =
 	"  -o, --output FILE   the template file to write\n"
 	"  -K, --kernel FILE   guest kernel (PVH vmlinux; tiny: the flat image); default: the\n"
 	"                      build tree's, or the installed ../lib/kfork/ one\n"
-	"  -I, --initrd FILE   initramfs (default: the KIND one beside the kernel)\n"
+	"  -I, --initrd FILE   initramfs (default: KIND's, found as the kernel is)\n"
 	"  -m, --mem MIB       guest RAM in MiB (default 256; tiny: 4)\n"
 	"  -c, --cmdline TEXT  kernel command line instead of the default\n"
 	"  -T, --timeout S     give up if READY has not come after S seconds (default 600)\n"
