@@ -4,6 +4,7 @@
 #   make            build everything user space needs (build/)
 #   make check      host tests + lab tests, ending in "N passed, N failed, N skipped"
 #   make lab CMD=.. boot the lab VM with this tree inside and run CMD there
+#   make install    PREFIX=/usr/local DESTDIR= (install.mk)
 #   make V=1        show the commands
 #
 # Long-lived artefacts (guest kernel, lab kernel) live in $(KFORK_CACHE), outside
@@ -46,6 +47,7 @@ include guest/guest.mk
 include tests/tests.mk
 include tests/lab/lab.mk
 include bench/bench.mk
+include install.mk
 
 clean:
 	rm -rf $(B)

@@ -1,48 +1,56 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* kfork.c - the command line: build templates, run code in clones, measure spawn latency. */
 #include <errno.h>
-#include <stdarg.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "kfork.h"
+#include "cli/cli.h"
 #include "cli/stats.h"
 #include "cli/trace.h"
 
-#define EXIT_TIMEOUT	124
-#define EXIT_FAILURE_KF	125
+/* Largest --timeout: its milliseconds fit libkfork's unsigned int. */
+#define MAX_TIMEOUT_S	4294967.0
 
-static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void die(const char *fmt, ...)
+/*
+ * Guest files: next to the binary in a build tree (build/guest/vmlinux,
+ * build/tests/tiny.bin), else in ../lib/kfork/ beside an installed one
+ * (install.mk), so a tree staged with DESTDIR finds its own. NULL: neither.
+ */
+static const char *artefact(const char *build_rel)
 {
-	va_list ap;
-
-	fputs("kfork: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(EXIT_FAILURE_KF);
-}
-
-/* Default guest artefacts sit next to the binary: build/guest/, build/tests/. */
-static const char *artefact(const char *rel)
-{
-	static char buf[PATH_MAX];
-	char exe[PATH_MAX];
+	char exe[PATH_MAX], path[PATH_MAX + 64], *dir;
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	const char *base = strrchr(build_rel, '/');
 
 	if (n <= 0)
-		return rel;
+		return NULL;
 	exe[n] = 0;
-	snprintf(buf, sizeof(buf), "%s/%s", dirname(exe), rel);
-	return strdup(buf);
+	dir = dirname(exe);
+	snprintf(path, sizeof(path), "%s/%s", dir, build_rel);
+	if (!access(path, R_OK))
+		return strdup(path);
+	snprintf(path, sizeof(path), "%s/../lib/kfork/%s", dir, base ? base + 1 : build_rel);
+	if (!access(path, R_OK))
+		return strdup(path);
+	return NULL;
+}
+
+/* A default guest file, or exit saying where it was looked for. */
+static const char *guest_file(const char *build_rel, const char *option)
+{
+	const char *path = artefact(build_rel);
+
+	if (!path)
+		die("%s not found next to this kfork nor in its ../lib/kfork/: build it (make) or pass %s",
+		    build_rel, option);
+	return path;
 }
 
 static enum kf_template_kind parse_kind(const char *s)
@@ -53,6 +61,21 @@ static enum kf_template_kind parse_kind(const char *s)
 	die("unknown template kind '%s' (minimal, python or tiny)", s);
 }
 
+static const char template_build_usage[] =
+	"usage: kfork template build --kind minimal|python|tiny -o FILE [options]\n"
+	"  boot a guest with kfork's own VMM, run it to its agent's READY, freeze it into FILE\n"
+	"  -k, --kind KIND     minimal (Linux + agent + busybox), python (+ a warm interpreter),\n"
+	"                      tiny (the freestanding test guest, no kernel)\n"
+	"  -o, --output FILE   the template file to write\n"
+	"  -K, --kernel FILE   guest kernel (PVH vmlinux; tiny: the flat image); default: the\n"
+	"                      build tree's, or the installed ../lib/kfork/ one\n"
+	"  -I, --initrd FILE   initramfs (default: KIND's, found as the kernel is)\n"
+	"  -m, --mem MIB       guest RAM in MiB (default 256; tiny: 4)\n"
+	"  -c, --cmdline TEXT  kernel command line instead of the default\n"
+	"  -T, --timeout S     give up if READY has not come after S seconds (default 600)\n"
+	"  -v, --verbose       copy the guest console to stderr\n"
+	"  -h, --help          this text\n";
+
 static int cmd_template_build(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -60,37 +83,40 @@ static int cmd_template_build(int argc, char **argv)
 		{ "kernel", required_argument, NULL, 'K' }, { "initrd", required_argument, NULL, 'I' },
 		{ "mem", required_argument, NULL, 'm' }, { "verbose", no_argument, NULL, 'v' },
 		{ "timeout", required_argument, NULL, 'T' }, { "cmdline", required_argument, NULL, 'c' },
-		{ NULL, 0, NULL, 0 },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct kf_build_opts opts = { .kind = KF_KIND_MAX };
 	const char *out = NULL;
 	char rel[64];
 	int c, err;
 
-	while ((c = getopt_long(argc, argv, "k:o:K:I:m:vT:c:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:o:K:I:m:vT:c:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k': opts.kind = parse_kind(optarg); break;
 		case 'o': out = optarg; break;
 		case 'K': opts.kernel = optarg; break;
 		case 'I': opts.initrd = optarg; break;
-		case 'm': opts.mem_size = strtoull(optarg, NULL, 0) << 20; break;
+		case 'm': opts.mem_size = parse_count("--mem", optarg, 1, 1 << 20) << 20; break;
 		case 'v': opts.verbose = 1; break;
-		case 'T': opts.timeout_ms = strtoul(optarg, NULL, 0) * 1000; break;
+		case 'T': opts.timeout_ms = parse_seconds_ms("--timeout", optarg, MAX_TIMEOUT_S); break;
 		case 'c': opts.cmdline = optarg; break;
-		default: die("usage: kfork template build --kind minimal|python|tiny -o FILE [--kernel F] [--initrd F] [--mem MiB] [--cmdline S] [--timeout S] [-v]");
+		case 'h': usage_exit(template_build_usage, 1);
+		default: usage_exit(template_build_usage, 0);
 		}
 	}
+	if (optind != argc)
+		die("template build: unexpected argument '%s' (kfork template build --help)", argv[optind]);
 	if (opts.kind == KF_KIND_MAX || !out)
-		die("template build needs --kind and -o FILE");
+		die("template build needs --kind and -o FILE (kfork template build --help)");
 	if (opts.kind == KF_KIND_TINY) {
 		if (!opts.kernel)
-			opts.kernel = artefact("tests/tiny.bin");
+			opts.kernel = guest_file("tests/tiny.bin", "--kernel");
 	} else {
 		if (!opts.kernel)
-			opts.kernel = artefact("guest/vmlinux");
+			opts.kernel = guest_file("guest/vmlinux", "--kernel");
 		snprintf(rel, sizeof(rel), "guest/%s.cpio.gz", kf_kind_name(opts.kind));
 		if (!opts.initrd)
-			opts.initrd = artefact(rel);
+			opts.initrd = guest_file(rel, "--initrd");
 	}
 	err = kf_template_build(&opts, out);
 	if (err)
@@ -99,22 +125,10 @@ static int cmd_template_build(int argc, char **argv)
 	return 0;
 }
 
-static void print_json_string(const char *s, size_t len)
+/* Microseconds to 0.1, as the text output shows them. */
+static double tenths(double us)
 {
-	putchar('"');
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = s[i];
-
-		if (c == '"' || c == '\\')
-			printf("\\%c", c);
-		else if (c == '\n')
-			fputs("\\n", stdout);
-		else if (c < 0x20 || c >= 0x7f)
-			printf("\\u%04x", c);	/* bytes, not UTF-8: lossless */
-		else
-			putchar(c);
-	}
-	putchar('"');
+	return round(us * 10) / 10;
 }
 
 static void stream_output(void *arg, int stream, const void *buf, size_t len)
@@ -184,20 +198,18 @@ static int run_once(struct kf_template *tmpl, const struct run_opts *o, struct k
 	err = kf_exec(clone, req, &res);
 	kf_destroy(clone);
 	if (err == -ETIMEDOUT) {
-		fprintf(stderr, "kfork: timed out after %u s (clone destroyed)\n", o->timeout_ms / 1000);
-		return EXIT_TIMEOUT;
+		fprintf(stderr, "kfork: timed out after %g s (clone destroyed)\n", o->timeout_ms / 1e3);
+		return CLI_EXIT_TIMEOUT;
 	}
 	if (err)
 		die("%s", kf_last_error());
-	if (o->json) {
-		fputs("{\"stdout\":", stdout);
-		print_json_string(res.out ? res.out : "", res.out_len);
-		fputs(",\"stderr\":", stdout);
-		print_json_string(res.err ? res.err : "", res.err_len);
-		printf(",\"exit_code\":%d,\"spawn_us\":%.1f,\"exec_us\":%.1f,\"total_us\":%.1f}\n",
-		       res.exit_code, spawn_ns / 1e3, res.exec_ns / 1e3,
-		       (spawn_ns + res.exec_ns) / 1e3);
-	}
+	if (o->json)
+		json_print(json_pack("{s:o, s:o, s:i, s:f, s:f, s:f}",
+				     "stdout", json_bytes(res.out, res.out_len),
+				     "stderr", json_bytes(res.err, res.err_len),
+				     "exit_code", res.exit_code, "spawn_us", tenths(spawn_ns / 1e3),
+				     "exec_us", tenths(res.exec_ns / 1e3),
+				     "total_us", tenths((spawn_ns + res.exec_ns) / 1e3)), stdout);
 	kf_exec_result_free(&res);
 	return res.exit_code;
 }
@@ -239,8 +251,24 @@ static int run_many(struct kf_template *tmpl, const struct run_opts *o, struct k
 	       pct_us(total, o->count, 50), pct_us(total, o->count, 99), bad);
 	free(spawn);
 	free(total);
-	return bad ? 1 : 0;
+	return bad ? CLI_EXIT_FAILED_CLONES : CLI_EXIT_OK;
 }
+
+static const char run_usage[] =
+	"usage: kfork run -t TEMPLATE [options] -- CODE\n"
+	"  spawn a clone of TEMPLATE, run CODE in it, pass its output on, exit with its status\n"
+	"  -t, --template FILE    the template file (kfork template build)\n"
+	"  -b, --backend B        user (plain KVM ioctls) or kmod (/dev/kfork); default: kmod\n"
+	"                         where /dev/kfork exists; KFORK_BACKEND sets it too\n"
+	"  -l, --lang L           sh or python (default: python for python templates, else sh)\n"
+	"  -T, --timeout S        destroy the clone and exit 124 after S seconds (0.001 or more)\n"
+	"  -i, --stdin            pass kfork's stdin to the code\n"
+	"  -j, --json             one JSON object: stdout, stderr, exit_code, spawn_us, exec_us,\n"
+	"                         total_us (invalid UTF-8 in the output becomes U+FFFD)\n"
+	"  -n, --count N          N clones in a row (1 to 1000000): p50/p99 of spawn and round\n"
+	"                         trip; exits 1 if any clone failed or exited non-zero\n"
+	"  -h, --help             this text\n"
+	"exit status: CODE's own (128+N if signal N killed it), 124 timeout, 125 kfork's error\n";
 
 static int cmd_run(int argc, char **argv)
 {
@@ -248,14 +276,15 @@ static int cmd_run(int argc, char **argv)
 		{ "template", required_argument, NULL, 't' }, { "backend", required_argument, NULL, 'b' },
 		{ "timeout", required_argument, NULL, 'T' }, { "json", no_argument, NULL, 'j' },
 		{ "count", required_argument, NULL, 'n' }, { "lang", required_argument, NULL, 'l' },
-		{ "stdin", no_argument, NULL, 'i' }, { NULL, 0, NULL, 0 },
+		{ "stdin", no_argument, NULL, 'i' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	struct run_opts o = { .count = 0, .lang = -1 };
 	struct kf_exec_req req = { 0 };
 	struct kf_template *tmpl;
 	int c, err, status;
 
-	while ((c = getopt_long(argc, argv, "+t:b:T:jn:l:i", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+t:b:T:jn:l:ih", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': o.tmpl_path = optarg; break;
 		case 'b':
@@ -266,9 +295,9 @@ static int cmd_run(int argc, char **argv)
 			else
 				die("--backend %s: expected user or kmod", optarg);
 			break;
-		case 'T': o.timeout_ms = (unsigned int)(strtod(optarg, NULL) * 1000); break;
+		case 'T': o.timeout_ms = parse_seconds_ms("--timeout", optarg, MAX_TIMEOUT_S); break;
 		case 'j': o.json = 1; break;
-		case 'n': o.count = atoi(optarg); break;
+		case 'n': o.count = (int)parse_count("-n", optarg, 1, 1000000); break;
 		case 'l':
 			if (!strcmp(optarg, "sh"))
 				o.lang = KF_EXEC_SH;
@@ -278,14 +307,12 @@ static int cmd_run(int argc, char **argv)
 				die("--lang %s: expected sh or python", optarg);
 			break;
 		case 'i': o.pass_stdin = 1; break;
-		default:
-			die("usage: kfork run -t TEMPLATE [--backend user|kmod] [--timeout S] [--json] [-n N] [--lang sh|python] [--stdin] -- CODE");
+		case 'h': usage_exit(run_usage, 1);
+		default: usage_exit(run_usage, 0);
 		}
 	}
 	if (!o.tmpl_path || optind != argc - 1)
-		die("run needs -t TEMPLATE and exactly one CODE argument after --");
-	if (o.count < 0 || o.count > 1000000)
-		die("-n %d: expected 1..1000000", o.count);
+		die("run needs -t TEMPLATE and exactly one CODE argument after -- (kfork run --help)");
 	o.code = argv[optind];
 	err = kf_template_open(o.tmpl_path, o.backend, &tmpl);
 	if (err)
@@ -304,53 +331,104 @@ static int cmd_run(int argc, char **argv)
 	return status;
 }
 
-static void usage(void)
-{
-	fputs("usage: kfork template build --kind minimal|python|tiny -o FILE\n"
-	      "       kfork run -t FILE [--backend user|kmod] [--timeout S] [--json] [-n N] -- CODE\n"
-	      "       kfork trace [-p PID] [--json] [--duration S] [--binary PATH]\n"
-	      "       kfork stats [--json]\n"
-	      "       kfork events [--json] [--count N]\n"
-	      "       kfork bench [--quick] [--host-only]\n",
-	      stderr);
-	exit(EXIT_FAILURE_KF);
-}
-
 /* kfork bench [--quick] [--host-only]: the tree's bench/run.sh, next to this binary's build/. */
+static const char bench_usage[] =
+	"usage: kfork bench [--quick] [--host-only]\n"
+	"  every figure of DESIGN.md, both backends, the KVM floor and the QEMU peer (bench/run.sh);\n"
+	"  runs from a kfork source tree only\n"
+	"  --quick       fewer samples (under 5 minutes)\n"
+	"  --host-only   no lab part\n"
+	"  -h, --help    this text\n";
+
 static int cmd_bench(int argc, char **argv)
 {
-	const char *run = artefact("../bench/run.sh");
-	const char *quick = "", *lab = "";
+	const char *run, *quick = "", *lab = "";
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--quick"))
 			quick = "1";
 		else if (!strcmp(argv[i], "--host-only"))
 			lab = "0";
+		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+			usage_exit(bench_usage, 1);
 		else
-			die("usage: kfork bench [--quick] [--host-only]");
+			usage_exit(bench_usage, 0);
 	}
-	if (access(run, X_OK))
-		die("%s not found: kfork bench runs from a kfork source tree (make bench)", run);
+	run = artefact("../bench/run.sh");
+	if (!run || access(run, X_OK))
+		die("bench/run.sh not found: kfork bench runs from a kfork source tree (make bench)");
 	setenv("QUICK", quick, 1);
 	setenv("LAB", lab, 1);
 	execl(run, run, (char *)NULL);
 	die("exec %s: %s", run, strerror(errno));
 }
 
+static const char main_usage[] =
+	"usage: kfork COMMAND [options]     (kfork COMMAND --help for each)\n"
+	"  template build   boot a guest once and freeze it into a template file\n"
+	"  run              run code in a fresh copy-on-write clone of a template\n"
+	"  trace            per-phase latency of every spawn, from eBPF\n"
+	"  stats            kfork.ko's counters: module-wide and per template\n"
+	"  events           kfork.ko's spawn, reset and destroy events as they happen\n"
+	"  bench            the benchmarks (from a source tree)\n"
+	"  --version        kfork's and libkfork's versions\n"
+	"exit status: 0 success; run: the code's own status, 124 timeout; 125 kfork's own error\n";
+
+static const char template_usage[] =
+	"usage: kfork template build --kind minimal|python|tiny -o FILE [options]\n"
+	"  (kfork template build --help for the options)\n";
+
+static int is_help(const char *arg)
+{
+	return !strcmp(arg, "--help") || !strcmp(arg, "-h") || !strcmp(arg, "help");
+}
+
+static int cmd_template(int argc, char **argv)
+{
+	if (argc < 2)
+		usage_exit(template_usage, 0);
+	if (is_help(argv[1]))
+		usage_exit(template_usage, 1);
+	if (!strcmp(argv[1], "build")) {
+		argv[1] = "kfork template build";	/* getopt's messages start with it */
+		return cmd_template_build(argc - 1, argv + 1);
+	}
+	die("unknown template command '%s' (kfork template --help)", argv[1]);
+}
+
+static int cmd_version(void)
+{
+	const char *lib;
+
+	kf_version(&lib);
+	printf("kfork %s (libkfork %s)\n", KF_VERSION_STRING, lib);
+	return CLI_EXIT_OK;
+}
+
+static const struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+} commands[] = {
+	{ "template", cmd_template }, { "run", cmd_run }, { "trace", cmd_trace },
+	{ "stats", cmd_stats }, { "events", cmd_events }, { "bench", cmd_bench },
+};
+
 int main(int argc, char **argv)
 {
-	if (argc >= 3 && !strcmp(argv[1], "template") && !strcmp(argv[2], "build"))
-		return cmd_template_build(argc - 2, argv + 2);
-	if (argc >= 2 && !strcmp(argv[1], "run"))
-		return cmd_run(argc - 1, argv + 1);
-	if (argc >= 2 && !strcmp(argv[1], "trace"))
-		return cmd_trace(argc - 1, argv + 1);
-	if (argc >= 2 && !strcmp(argv[1], "stats"))
-		return cmd_stats(argc - 1, argv + 1);
-	if (argc >= 2 && !strcmp(argv[1], "events"))
-		return cmd_events(argc - 1, argv + 1);
-	if (argc >= 2 && !strcmp(argv[1], "bench"))
-		return cmd_bench(argc - 1, argv + 1);
-	usage();
+	if (argc < 2)
+		usage_exit(main_usage, 0);
+	if (is_help(argv[1]))
+		usage_exit(main_usage, 1);
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))
+		return cmd_version();
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		static char name[32];
+
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		snprintf(name, sizeof(name), "kfork %s", commands[i].name);
+		argv[1] = name;		/* getopt's messages start with it */
+		return commands[i].run(argc - 1, argv + 1);
+	}
+	die("unknown command '%s' (kfork --help lists them)", argv[1]);
 }

@@ -2,6 +2,7 @@
 /* trace.c - `kfork trace`: live per-phase log2 histograms of every spawn, or one JSON line per spawn. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,9 +12,10 @@
 #include <unistd.h>
 
 #include "bpf/trace.h"
+#include "cli/cli.h"
 #include "cli/trace.h"
 
-#define EXIT_TRACE_FAILURE	125
+#define EXIT_TRACE_FAILURE	CLI_EXIT_ERROR
 #define TRACEFS			"/sys/kernel/tracing"
 #define HIST_SLOTS		40
 
@@ -175,12 +177,11 @@ static int source_usable(const struct tracer *t, unsigned int src)
 	return s->attached && !s->silent;
 }
 
-static void json_count(const struct tracer *t, const char *key, unsigned int src, __u64 v)
+/* null: the source is off or cannot fire here, so a 0 would be a lie. */
+static void json_count(json_t *o, const struct tracer *t, const char *key, unsigned int src,
+		       __u64 v)
 {
-	if (source_usable(t, src))
-		printf(",\"%s\":%llu", key, (unsigned long long)v);
-	else
-		printf(",\"%s\":null", key);
+	json_object_set_new(o, key, source_usable(t, src) ? json_integer((json_int_t)v) : json_null());
 }
 
 /* A reason table of src merged into dst's. */
@@ -250,61 +251,62 @@ static long long probe_lag_ns(const struct kf_trace_rec *rec)
 
 typedef const char *(*reason_name_fn)(__u32 isa, __u32 reason, char *buf, size_t len);
 
-static void json_reasons(const char *key, const struct kf_trace_counts *c, int user,
+static void json_reasons(json_t *o, const char *key, const struct kf_trace_counts *c, int user,
 			 reason_name_fn name)
 {
 	const struct kf_trace_reason *tab = user ? c->user_reasons : c->exit_reasons;
 	__u32 nr = user ? c->nr_user_reasons : c->nr_exit_reasons;
 	__u32 max = user ? KF_TRACE_USER_REASONS : KF_TRACE_EXIT_REASONS;
 	__u64 other = user ? c->user_exits_other : c->exits_other;
+	json_t *r = json_object();
 	char buf[32];
 
-	printf(",\"%s\":{", key);
 	for (__u32 i = 0; i < nr && i < max; i++)
-		printf("%s\"%s\":%u", i ? "," : "", name(c->isa, tab[i].reason, buf, sizeof(buf)),
-		       tab[i].count);
-	printf("%s\"other\":%llu}", nr ? "," : "", (unsigned long long)other);
+		json_object_set_new(r, name(c->isa, tab[i].reason, buf, sizeof(buf)),
+				    json_integer(tab[i].count));
+	json_object_set_new(r, "other", json_integer((json_int_t)other));
+	json_object_set_new(o, key, r);
 }
 
 static void json_record(const struct tracer *t, const struct kf_trace_rec *rec,
 			const struct kf_trace_counts *c)
 {
+	json_t *o, *phases_ns = json_object();
 	long long sum = 0;
 
-	printf("{\"pid\":%u,\"tid\":%u,\"clone\":%llu,\"status\":%lld,\"phases_ns\":{",
-	       rec->pid, rec->tid, (unsigned long long)rec->clone_id, (long long)rec->status);
 	for (int i = 0; i < NR_PHASES; i++) {
 		long long ns = phase_ns(rec, &phases[i]);
 
-		if (ns < 0)
-			printf("%s\"%s\":null", i ? "," : "", phases[i].name);
-		else
-			printf("%s\"%s\":%lld", i ? "," : "", phases[i].name, ns);
+		json_object_set_new(phases_ns, phases[i].name, ns < 0 ? json_null() : json_integer(ns));
 		if (ns > 0)
 			sum += ns;
 	}
-	printf("},\"sum_ns\":%lld,\"gap_ns\":%lld,\"spawn_ns\":%lld,\"exec_ns\":%lld,"
-	       "\"probe_lag_ns\":%lld,\"lib_exits\":%llu", sum,
-	       span_ns(rec, KF_TS_SPAWN_DONE, KF_TS_EXEC_START),
-	       span_ns(rec, KF_TS_SPAWN_START, KF_TS_SPAWN_DONE),
-	       span_ns(rec, KF_TS_EXEC_START, KF_TS_EXEC_DONE), probe_lag_ns(rec),
-	       (unsigned long long)rec->lib_exits);
-	json_count(t, "kvm_exits", KF_SRC_KVM_EXIT, c->exits);
+	o = json_pack("{s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:I, s:I, s:I}",
+		      "pid", (json_int_t)rec->pid, "tid", (json_int_t)rec->tid,
+		      "clone", (json_int_t)rec->clone_id, "status", (json_int_t)rec->status,
+		      "phases_ns", phases_ns, "sum_ns", (json_int_t)sum,
+		      "gap_ns", (json_int_t)span_ns(rec, KF_TS_SPAWN_DONE, KF_TS_EXEC_START),
+		      "spawn_ns", (json_int_t)span_ns(rec, KF_TS_SPAWN_START, KF_TS_SPAWN_DONE),
+		      "exec_ns", (json_int_t)span_ns(rec, KF_TS_EXEC_START, KF_TS_EXEC_DONE),
+		      "probe_lag_ns", (json_int_t)probe_lag_ns(rec),
+		      "lib_exits", (json_int_t)rec->lib_exits);
+	if (!o)
+		die("out of memory");
+	json_count(o, t, "kvm_exits", KF_SRC_KVM_EXIT, c->exits);
 	if (source_usable(t, KF_SRC_KVM_EXIT))
-		json_reasons("exit_reasons", c, 0, exit_reason_name);
-	json_count(t, "user_exits", KF_SRC_USER_EXIT, c->user_exits);
-	json_count(t, "user_exits_exec", KF_SRC_USER_EXIT, rec->exec.user_exits);
+		json_reasons(o, "exit_reasons", c, 0, exit_reason_name);
+	json_count(o, t, "user_exits", KF_SRC_USER_EXIT, c->user_exits);
+	json_count(o, t, "user_exits_exec", KF_SRC_USER_EXIT, rec->exec.user_exits);
 	if (source_usable(t, KF_SRC_USER_EXIT))
-		json_reasons("user_exit_reasons", c, 1, user_reason_name);
-	json_count(t, "pio", KF_SRC_PIO, c->pio);
-	json_count(t, "stage2_faults", KF_SRC_STAGE2_FAULT, c->stage2_faults);
-	json_count(t, "stage2_sptes", KF_SRC_SPTE, c->sptes);
-	json_count(t, "host_faults", KF_SRC_HOST_FAULT, c->host_faults);
-	json_count(t, "host_cow_faults", KF_SRC_HOST_FAULT, c->host_cow_faults);
-	json_count(t, "mm_faults", KF_SRC_MM_FAULT, c->mm_faults);
-	json_count(t, "mm_write_faults", KF_SRC_MM_FAULT, c->mm_write_faults);
-	puts("}");
-	fflush(stdout);
+		json_reasons(o, "user_exit_reasons", c, 1, user_reason_name);
+	json_count(o, t, "pio", KF_SRC_PIO, c->pio);
+	json_count(o, t, "stage2_faults", KF_SRC_STAGE2_FAULT, c->stage2_faults);
+	json_count(o, t, "stage2_sptes", KF_SRC_SPTE, c->sptes);
+	json_count(o, t, "host_faults", KF_SRC_HOST_FAULT, c->host_faults);
+	json_count(o, t, "host_cow_faults", KF_SRC_HOST_FAULT, c->host_cow_faults);
+	json_count(o, t, "mm_faults", KF_SRC_MM_FAULT, c->mm_faults);
+	json_count(o, t, "mm_write_faults", KF_SRC_MM_FAULT, c->mm_write_faults);
+	json_print(o, stdout);
 }
 
 static void on_record(const struct kf_trace_rec *rec, void *arg)
@@ -454,9 +456,9 @@ static int check_environment(void)
 	return 0;
 }
 
-static void usage(void)
+static void __attribute__((noreturn)) usage(int help)
 {
-	fputs("usage: kfork trace [-p PID] [--json] [--duration S] [--binary PATH] [--faults]\n"
+	usage_exit("usage: kfork trace [-p PID] [--json] [--duration S] [--binary PATH] [--faults]\n"
 	      "                   [--exits] [--sources LIST] [-v]\n"
 	      "  live per-phase latency histograms of every spawn, refreshed every second;\n"
 	      "  --json: one JSON line per completed spawn instead; --binary: the program\n"
@@ -468,8 +470,9 @@ static void usage(void)
 	      "  there); --sources:\n"
 	      "  exactly these optional\n"
 	      "  attach points, comma-separated (kvm_exit,kvm_userspace_exit,kvm_pio,\n"
-	      "  kvm_page_fault,kvm_mmu_set_spte,page_fault_user,handle_mm_fault; none)\n", stderr);
-	exit(EXIT_TRACE_FAILURE);
+	      "  kvm_page_fault,kvm_mmu_set_spte,page_fault_user,handle_mm_fault; none)\n"
+	      "  -p PID: only that process; --duration S: stop after S seconds; -h, --help: this text\n",
+	      help);
 }
 
 /* "a,b,c" or "none": exactly these optional sources. */
@@ -500,7 +503,8 @@ int cmd_trace(int argc, char **argv)
 		{ "pid", required_argument, NULL, 'p' }, { "json", no_argument, NULL, 'j' },
 		{ "duration", required_argument, NULL, 'd' }, { "binary", required_argument, NULL, 'b' },
 		{ "verbose", no_argument, NULL, 'v' }, { "faults", no_argument, NULL, 'F' },
-		{ "sources", required_argument, NULL, 'S' }, { "exits", no_argument, NULL, 'E' }, { NULL, 0, NULL, 0 },
+		{ "sources", required_argument, NULL, 'S' }, { "exits", no_argument, NULL, 'E' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct trace_state st = { 0 };
 	struct timespec t0, now;
@@ -511,21 +515,22 @@ int cmd_trace(int argc, char **argv)
 	pid_t pid = 0;
 	char msg[512];
 
-	while ((c = getopt_long(argc, argv, "p:jd:b:v", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:jd:b:vh", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'p': pid = atoi(optarg); if (pid <= 0) usage(); break;
+		case 'p': pid = (pid_t)parse_count("-p", optarg, 1, INT_MAX); break;
 		case 'j': st.json = 1; break;
-		case 'd': duration = strtod(optarg, NULL); if (duration <= 0) usage(); break;
+		case 'd': duration = parse_seconds_ms("--duration", optarg, 4294967.0) / 1e3; break;
 		case 'b': binary = optarg; break;
 		case 'v': verbose = 1; break;
 		case 'F': sources |= KF_SRC_PER_PAGE; break;
 		case 'E': sources |= KF_SRC_PER_EXIT; break;
-		case 'S': if (parse_sources(optarg, &sources)) usage(); break;
-		default: usage();
+		case 'S': if (parse_sources(optarg, &sources)) usage(0); break;
+		case 'h': usage(1);
+		default: usage(0);
 		}
 	}
 	if (optind != argc)
-		usage();
+		usage(0);
 	if (check_environment())
 		return EXIT_TRACE_FAILURE;
 	err = tracer_open(pid, binary, sources, verbose, on_record, &st, &st.tracer, msg, sizeof(msg));

@@ -10,6 +10,21 @@
 extern "C" {
 #endif
 
+/* The version of these headers; kf_version() is the library's, which may be newer. */
+#define KF_VERSION_MAJOR	0
+#define KF_VERSION_MINOR	1
+#define KF_VERSION_PATCH	0
+#define KF_VERSION_STRING	"0.1.0"
+/* Major in bits 16-23, minor 8-15, patch 0-7: comparable with KF_VERSION_CODE(a, b, c). */
+#define KF_VERSION_CODE(a, b, c)	(((a) << 16) | ((b) << 8) | (c))
+#define KF_VERSION	KF_VERSION_CODE(KF_VERSION_MAJOR, KF_VERSION_MINOR, KF_VERSION_PATCH)
+
+/*
+ * libkfork is built with -fvisibility=hidden: only what is marked KF_API is
+ * exported (userspace/lib/libkfork.map lists the same names, versioned).
+ */
+#define KF_API	__attribute__((visibility("default")))
+
 /*
  * Every function returns 0 or a positive count on success and -errno on
  * failure; kf_last_error() then holds one line naming the call and the
@@ -31,8 +46,11 @@ enum kf_backend {
 	KF_BACKEND_KMOD = 2,	/* /dev/kfork */
 };
 
-const char *kf_last_error(void);
-const char *kf_backend_name(enum kf_backend backend);
+/* The library's version as KF_VERSION_CODE(); *str (if not NULL) gets "0.1.0". */
+KF_API unsigned int kf_version(const char **str);
+
+KF_API const char *kf_last_error(void);
+KF_API const char *kf_backend_name(enum kf_backend backend);
 
 /* --- templates ---------------------------------------------------------- */
 
@@ -43,7 +61,7 @@ enum kf_template_kind {
 	KF_KIND_MAX = 3,
 };
 
-const char *kf_kind_name(enum kf_template_kind kind);
+KF_API const char *kf_kind_name(enum kf_template_kind kind);
 
 struct kf_build_opts {
 	enum kf_template_kind kind;
@@ -56,14 +74,14 @@ struct kf_build_opts {
 };
 
 /* Boot a guest with the user-space VMM, run it to READY, freeze it into path. */
-int kf_template_build(const struct kf_build_opts *opts, const char *path);
+KF_API int kf_template_build(const struct kf_build_opts *opts, const char *path);
 
 /* Load and verify a template file (version, checksum, CPU). */
-int kf_template_open(const char *path, enum kf_backend backend, struct kf_template **out);
-void kf_template_close(struct kf_template *tmpl);
-enum kf_template_kind kf_template_kind(const struct kf_template *tmpl);
-enum kf_backend kf_template_backend(const struct kf_template *tmpl);
-uint64_t kf_template_mem_size(const struct kf_template *tmpl);
+KF_API int kf_template_open(const char *path, enum kf_backend backend, struct kf_template **out);
+KF_API void kf_template_close(struct kf_template *tmpl);
+KF_API enum kf_template_kind kf_template_kind(const struct kf_template *tmpl);
+KF_API enum kf_backend kf_template_backend(const struct kf_template *tmpl);
+KF_API uint64_t kf_template_mem_size(const struct kf_template *tmpl);
 
 /* --- clones ------------------------------------------------------------- */
 
@@ -72,7 +90,7 @@ uint64_t kf_template_mem_size(const struct kf_template *tmpl);
  * machine state restored, a fresh seed and the host's wall clock queued so
  * the guest applies them before any user code.
  */
-int kf_spawn(struct kf_template *tmpl, struct kf_clone **out);
+KF_API int kf_spawn(struct kf_template *tmpl, struct kf_clone **out);
 
 enum kf_exec_lang {
 	KF_EXEC_SH = 0,
@@ -110,20 +128,20 @@ struct kf_exec_result {
  * code ran (whatever its exit status), -ETIMEDOUT on timeout (result still
  * holds partial output), other -errno when the clone failed.
  */
-int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exec_result *res);
-void kf_exec_result_free(struct kf_exec_result *res);
+KF_API int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exec_result *res);
+KF_API void kf_exec_result_free(struct kf_exec_result *res);
 
 /* Return the clone to the template state in place, then re-seed it. */
-int kf_reset(struct kf_clone *clone);
+KF_API int kf_reset(struct kf_clone *clone);
 
 /* Release the clone; the teardown itself runs off the caller's thread. */
-void kf_destroy(struct kf_clone *clone);
+KF_API void kf_destroy(struct kf_clone *clone);
 
-uint64_t kf_clone_id(const struct kf_clone *clone);
-uint64_t kf_clone_spawn_ns(const struct kf_clone *clone);	/* last spawn or reset */
+KF_API uint64_t kf_clone_id(const struct kf_clone *clone);
+KF_API uint64_t kf_clone_spawn_ns(const struct kf_clone *clone);	/* last spawn or reset */
 
 /* Guest-physical memory of a clone, for tests and tracing: read-only view. */
-int kf_clone_read_mem(struct kf_clone *clone, uint64_t gpa, void *buf, size_t len);
+KF_API int kf_clone_read_mem(struct kf_clone *clone, uint64_t gpa, void *buf, size_t len);
 
 #ifdef __cplusplus
 }

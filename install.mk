@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: GPL-2.0-only
+# install.mk - `make install`: libkfork (shared, static, headers, pkg-config), the CLI, its guest files, man pages.
+#
+#   make install [PREFIX=/usr/local] [DESTDIR=/staging] [LIBDIR=...] [MANDIR=...]
+#
+# The installed kfork finds its guest kernel and initramfs in ../lib/kfork/
+# relative to its own binary, so a staged tree (DESTDIR) works as installed.
+# PREFIX=/usr/local needs `ldconfig` afterwards for the shared library.
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+MANDIR ?= $(PREFIX)/share/man
+KFORK_DATADIR := $(PREFIX)/lib/kfork
+# Where Debian's python3 looks: /usr/lib/python3/dist-packages for the system,
+# /usr/local/lib/python3.X/dist-packages otherwise. No Python package exists
+# yet; when python/kfork/ does, install copies it there.
+PY_VER = $(shell python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
+PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/python3/dist-packages,$(PREFIX)/lib/python$(PY_VER)/dist-packages)
+PY_PKG := $(wildcard python/kfork)
+
+MAN_PAGES := $(wildcard man/*.[1-8])
+INSTALL_DATA := $(B)/guest/vmlinux $(B)/guest/minimal.cpio.gz $(B)/guest/python.cpio.gz \
+	$(B)/tests/tiny.bin
+
+.PHONY: install
+install: $(B)/kfork $(KF_SO) $(B)/lib/libkfork.a $(INSTALL_DATA) userspace/lib/kfork.pc.in
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/linux \
+		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(KFORK_DATADIR)
+	install -m 755 $(B)/kfork $(DESTDIR)$(BINDIR)/kfork
+	install -m 755 $(KF_SO) $(DESTDIR)$(LIBDIR)/
+	ln -sf $(notdir $(KF_SO)) $(DESTDIR)$(LIBDIR)/libkfork.so.$(KF_SONAME_MAJOR)
+	ln -sf libkfork.so.$(KF_SONAME_MAJOR) $(DESTDIR)$(LIBDIR)/libkfork.so
+	install -m 644 $(B)/lib/libkfork.a $(DESTDIR)$(LIBDIR)/libkfork.a
+	install -m 644 userspace/include/kfork.h $(DESTDIR)$(INCLUDEDIR)/kfork.h
+	install -m 644 kmod/uapi/kfork.h $(DESTDIR)$(INCLUDEDIR)/linux/kfork.h
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(KF_LIB_VERSION)|' userspace/lib/kfork.pc.in \
+		>$(DESTDIR)$(PKGCONFIGDIR)/kfork.pc
+	install -m 644 $(INSTALL_DATA) $(DESTDIR)$(KFORK_DATADIR)/
+	$(foreach m,$(MAN_PAGES),install -D -m 644 $(m) \
+		$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)) &&) true
+	$(if $(PY_PKG),install -d $(DESTDIR)$(PYTHONDIR) && cp -r $(PY_PKG) $(DESTDIR)$(PYTHONDIR)/)

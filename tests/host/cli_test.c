@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* cli_test.c - the kfork command's conventions: --help, --version, unknown commands, strict numbers, exit codes, JSON. */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kfork.h"
+#include "kselftest_harness.h"
+
+#define KFORK		"build/kfork"
+#define TINY_BIN	"build/tests/tiny.bin"
+#define OUT_MAX		65536
+
+struct cli_result {
+	int status;		/* exit status, or -1 if killed */
+	char out[OUT_MAX], err[OUT_MAX];
+};
+
+static void slurp(int fd, char *buf)
+{
+	size_t n = 0;
+	ssize_t got;
+
+	while (n + 1 < OUT_MAX && (got = read(fd, buf + n, OUT_MAX - 1 - n)) > 0)
+		n += got;
+	buf[n] = 0;
+	close(fd);
+}
+
+/* Runs build/kfork with args (NULL-terminated); stdout and stderr to files, then into r. */
+static int cli(struct cli_result *r, const char *const *args)
+{
+	char out[] = "/tmp/kfork-cli-out-XXXXXX", err[] = "/tmp/kfork-cli-err-XXXXXX";
+	const char *argv[32] = { KFORK };
+	int fo = mkstemp(out), fe = mkstemp(err), st;
+	pid_t pid;
+
+	for (int i = 0; args[i] && i < 30; i++)
+		argv[i + 1] = args[i];
+	if (fo < 0 || fe < 0)
+		return -1;
+	pid = fork();
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDONLY);
+
+		dup2(null, 0);
+		dup2(fo, 1);
+		dup2(fe, 2);
+		execv(KFORK, (char *const *)argv);
+		_exit(127);
+	}
+	waitpid(pid, &st, 0);
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	lseek(fo, 0, SEEK_SET);
+	lseek(fe, 0, SEEK_SET);
+	slurp(fo, r->out);
+	slurp(fe, r->err);
+	unlink(out);
+	unlink(err);
+	return 0;
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+#define CLI(r, ...) ASSERT_EQ(0, cli((r), (const char *const[]){ __VA_ARGS__, NULL }))
+
+FIXTURE(cli) {
+	struct cli_result r;
+};
+
+FIXTURE_SETUP(cli)
+{
+	ASSERT_EQ(0, access(KFORK, X_OK)) TH_LOG(KFORK " not built (run make)");
+}
+
+FIXTURE_TEARDOWN(cli)
+{
+}
+
+/* Bad input first: each is refused with 125, nothing on stdout, one line naming the option. */
+static const struct bad_input {
+	const char *args[12];
+	const char *says;
+} bad_inputs[] = {
+	{ { "run", "-t", "x.tmpl", "-n", "0", "--", "echo" }, "kfork: -n 0: expected a whole number" },
+	{ { "run", "-t", "x.tmpl", "-n", "abc", "--", "echo" }, "kfork: -n abc: expected" },
+	{ { "run", "-t", "x.tmpl", "-n", "5x", "--", "echo" }, "kfork: -n 5x: expected" },
+	{ { "run", "-t", "x.tmpl", "-n", "-1", "--", "echo" }, "kfork: -n -1: expected" },
+	{ { "run", "-t", "x.tmpl", "-n", "99999999999999999999", "--", "echo" }, "kfork: -n 9999" },
+	{ { "run", "-t", "x.tmpl", "--timeout", "-1", "--", "echo" }, "kfork: --timeout -1: expected seconds" },
+	{ { "run", "-t", "x.tmpl", "--timeout", "abc", "--", "echo" }, "kfork: --timeout abc: expected" },
+	{ { "run", "-t", "x.tmpl", "--timeout", "0", "--", "echo" }, "kfork: --timeout 0: expected" },
+	{ { "run", "-t", "x.tmpl", "--timeout", "nan", "--", "echo" }, "kfork: --timeout nan: expected" },
+	{ { "run", "-t", "x.tmpl", "--timeout", "1e9", "--", "echo" }, "kfork: --timeout 1e9: expected" },
+	{ { "run", "-t", "x.tmpl", "--backend", "qemu", "--", "echo" }, "kfork: --backend qemu: expected" },
+	{ { "run", "-t", "x.tmpl", "--bogus", "--", "echo" }, "kfork run: unrecognized option '--bogus'" },
+	{ { "run", "--", "echo" }, "kfork: run needs -t TEMPLATE" },
+	{ { "template", "build", "--kind", "tiny", "-o", "x", "--mem", "lots" }, "kfork: --mem lots: expected" },
+	{ { "template", "build", "--kind", "tiny", "-o", "x", "--timeout", "-5" }, "kfork: --timeout -5:" },
+	{ { "template", "build", "--kind", "huge", "-o", "x" }, "kfork: unknown template kind 'huge'" },
+	{ { "template", "frob" }, "kfork: unknown template command 'frob'" },
+	{ { "trace", "-p", "0" }, "kfork: -p 0: expected" },
+	{ { "trace", "--duration", "soon" }, "kfork: --duration soon: expected" },
+	{ { "events", "--count", "-3" }, "kfork: --count -3: expected" },
+	{ { "events", "--count", "x" }, "kfork: --count x: expected" },
+	{ { "stats", "--bogus" }, "usage: kfork stats" },
+	{ { "bench", "--bogus" }, "usage: kfork bench" },
+	{ { "frobnicate" }, "kfork: unknown command 'frobnicate' (kfork --help lists them)" },
+};
+
+TEST_F(cli, bad_input_exits_125_saying_why)
+{
+	for (size_t i = 0; i < sizeof(bad_inputs) / sizeof(bad_inputs[0]); i++) {
+		const struct bad_input *b = &bad_inputs[i];
+
+		ASSERT_EQ(0, cli(&self->r, b->args));
+		EXPECT_EQ(125, self->r.status) TH_LOG("%s %s: exit %d", b->args[0], b->says, self->r.status);
+		EXPECT_STREQ("", self->r.out) TH_LOG("%s: stdout %s", b->says, self->r.out);
+		EXPECT_NE(NULL, strstr(self->r.err, b->says))
+			TH_LOG("expected '%s' on stderr, got '%s'", b->says, self->r.err);
+	}
+}
+
+TEST_F(cli, no_command_prints_usage_to_stderr_and_exits_125)
+{
+	ASSERT_EQ(0, cli(&self->r, (const char *const[]){ NULL }));
+	EXPECT_EQ(125, self->r.status);
+	EXPECT_STREQ("", self->r.out);
+	EXPECT_EQ(0, strncmp(self->r.err, "usage: kfork COMMAND", 20)) TH_LOG("%s", self->r.err);
+}
+
+TEST_F(cli, help_goes_to_stdout_and_exits_0_for_every_command)
+{
+	static const char *const cmds[][3] = {
+		{ "--help" }, { "-h" }, { "help" }, { "run", "--help" }, { "run", "-h" },
+		{ "template", "--help" }, { "template", "build", "--help" }, { "trace", "--help" },
+		{ "stats", "--help" }, { "events", "--help" }, { "bench", "--help" },
+	};
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		ASSERT_EQ(0, cli(&self->r, cmds[i]));
+		EXPECT_EQ(0, self->r.status) TH_LOG("%s %s: exit %d", cmds[i][0], cmds[i][1] ?: "",
+						   self->r.status);
+		EXPECT_STREQ("", self->r.err) TH_LOG("%s: stderr %s", cmds[i][0], self->r.err);
+		EXPECT_EQ(0, strncmp(self->r.out, "usage: kfork", 12))
+			TH_LOG("%s %s: stdout %s", cmds[i][0], cmds[i][1] ?: "", self->r.out);
+	}
+	/* The top-level help documents the exit codes. */
+	CLI(&self->r, "--help");
+	EXPECT_NE(NULL, strstr(self->r.out, "124 timeout"));
+	EXPECT_NE(NULL, strstr(self->r.out, "125 kfork's own error"));
+}
+
+TEST_F(cli, version_names_kfork_and_libkfork)
+{
+	CLI(&self->r, "--version");
+	EXPECT_EQ(0, self->r.status);
+	EXPECT_STREQ("kfork " KF_VERSION_STRING " (libkfork " KF_VERSION_STRING ")\n", self->r.out);
+	EXPECT_STREQ("", self->r.err);
+}
+
+/* Without kfork.ko, stats and events fail with the same code as everything else. */
+TEST_F(cli, stats_and_events_without_the_module_exit_125)
+{
+	if (!access("/dev/kfork", F_OK))
+		SKIP(return, "kfork.ko is loaded here (the lab's obs_test covers it)");
+	CLI(&self->r, "stats");
+	EXPECT_EQ(125, self->r.status);
+	EXPECT_NE(NULL, strstr(self->r.err, "is kfork.ko loaded?")) TH_LOG("%s", self->r.err);
+	CLI(&self->r, "events", "--count", "1");
+	EXPECT_EQ(125, self->r.status);
+	EXPECT_NE(NULL, strstr(self->r.err, "is kfork.ko loaded?")) TH_LOG("%s", self->r.err);
+}
+
+/* With the tiny guest: run's exit codes and its JSON, UTF-8 included. */
+FIXTURE(tiny) {
+	char path[64];
+	const char *skip;
+	struct cli_result r;
+};
+
+FIXTURE_SETUP(tiny)
+{
+	self->skip = NULL;
+	if (access("/dev/kvm", R_OK | W_OK))
+		self->skip = "/dev/kvm not available";
+	else if (access(TINY_BIN, R_OK))
+		self->skip = TINY_BIN " not built (run make)";
+	if (self->skip)
+		return;
+	snprintf(self->path, sizeof(self->path), "/tmp/kfork-cli-test-%d.tmpl", getpid());
+	CLI(&self->r, "template", "build", "--kind", "tiny", "-o", self->path);
+	ASSERT_EQ(0, self->r.status) TH_LOG("template build: %s", self->r.err);
+}
+
+FIXTURE_TEARDOWN(tiny)
+{
+	if (!self->skip)
+		unlink(self->path);
+}
+
+#define NEED_TINY() do { if (self->skip) SKIP(return, "%s", self->skip); } while (0)
+
+TEST_F(tiny, run_exits_with_the_code_status)
+{
+	NEED_TINY();
+	CLI(&self->r, "run", "-t", self->path, "--", "echo hi");
+	EXPECT_EQ(0, self->r.status);
+	EXPECT_STREQ("hi\n", self->r.out);
+	CLI(&self->r, "run", "-t", self->path, "--", "exit 3");
+	EXPECT_EQ(3, self->r.status);
+	CLI(&self->r, "run", "-t", self->path, "-n", "3", "--", "exit 2");
+	EXPECT_EQ(1, self->r.status) TH_LOG("-n with failing clones: %s", self->r.err);
+	EXPECT_NE(NULL, strstr(self->r.out, "3 failed"));
+}
+
+TEST_F(tiny, run_timeout_exits_124)
+{
+	NEED_TINY();
+	CLI(&self->r, "run", "-t", self->path, "--timeout", "0.5", "--", "spin");
+	EXPECT_EQ(124, self->r.status);
+	EXPECT_NE(NULL, strstr(self->r.err, "timed out after 0.5 s")) TH_LOG("%s", self->r.err);
+}
+
+TEST_F(tiny, json_keeps_utf8_and_replaces_invalid_bytes)
+{
+	NEED_TINY();
+	CLI(&self->r, "run", "-t", self->path, "--json", "--", "echo h\xc3\xa9llo \xe2\x9c\x93 \"q\" \\");
+	EXPECT_EQ(0, self->r.status);
+	EXPECT_TRUE(starts_with(self->r.out, "{\"stdout\":\"h\xc3\xa9llo \xe2\x9c\x93 \\\"q\\\" \\\\\\n\","
+				"\"stderr\":\"\",\"exit_code\":0,\"spawn_us\":")) TH_LOG("%s", self->r.out);
+	CLI(&self->r, "run", "-t", self->path, "--json", "--", "err a\xff" "b\xc3");
+	EXPECT_TRUE(starts_with(self->r.out, "{\"stdout\":\"\",\"stderr\":\"a\xef\xbf\xbd" "b\xef\xbf\xbd\\n\","))
+		TH_LOG("%s", self->r.out);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* stats_cli_test.c - `kfork stats`: kfork.ko's module-wide live templates and clones, beside the per-template lines. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "kfork.h"
+#include "kselftest_harness.h"
+
+#define TINY_BIN	"build/tests/tiny.bin"
+
+/* Runs cmd; its stdout into out; returns the exit status. */
+static int sh(const char *cmd, char *out, size_t len)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n;
+	int st;
+
+	if (!p)
+		return -1;
+	n = fread(out, 1, len - 1, p);
+	out[n] = 0;
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+FIXTURE(kmod) {
+	char path[64];
+	struct kf_template *tmpl;
+	struct kf_clone *clones[2];
+	const char *skip;
+	char out[65536];
+};
+
+FIXTURE_SETUP(kmod)
+{
+	struct kf_build_opts opts = { .kind = KF_KIND_TINY, .kernel = TINY_BIN };
+
+	self->tmpl = NULL;
+	self->skip = NULL;
+	if (access("/dev/kfork", R_OK | W_OK))
+		self->skip = "/dev/kfork not available (kfork.ko not loaded)";
+	else if (access(TINY_BIN, R_OK))
+		self->skip = TINY_BIN " not built (run make)";
+	if (self->skip)
+		return;
+	snprintf(self->path, sizeof(self->path), "/tmp/kfork-stats-cli-%d.tmpl", getpid());
+	ASSERT_EQ(0, kf_template_build(&opts, self->path)) TH_LOG("%s", kf_last_error());
+	ASSERT_EQ(0, kf_template_open(self->path, KF_BACKEND_KMOD, &self->tmpl))
+		TH_LOG("%s", kf_last_error());
+	for (int i = 0; i < 2; i++) {
+		ASSERT_EQ(0, kf_spawn(self->tmpl, &self->clones[i])) TH_LOG("%s", kf_last_error());
+	}
+}
+
+FIXTURE_TEARDOWN(kmod)
+{
+	if (self->skip)
+		return;
+	for (int i = 0; i < 2; i++)
+		kf_destroy(self->clones[i]);
+	kf_template_close(self->tmpl);
+	unlink(self->path);
+}
+
+static int starts_with(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+#define NEED_KMOD() do { if (self->skip) SKIP(return, "%s", self->skip); } while (0)
+
+/* This process holds one template and two clones; nobody else in the lab holds any. */
+TEST_F(kmod, stats_shows_module_totals_and_the_open_template)
+{
+	NEED_KMOD();
+	ASSERT_EQ(0, sh("build/kfork stats", self->out, sizeof(self->out)));
+	EXPECT_TRUE(starts_with(self->out, "kfork.ko: 1 live templates, 2 live clones\ntemplate "))
+		TH_LOG("%s", self->out);
+	ASSERT_EQ(0, sh("build/kfork stats --json", self->out, sizeof(self->out)));
+	EXPECT_TRUE(starts_with(self->out, "{\"live_templates\":1,\"live_clones\":2,\"templates\":[{\"template\":"))
+		TH_LOG("%s", self->out);
+}
+
+TEST_F(kmod, stats_after_close_says_none_is_open)
+{
+	NEED_KMOD();
+	for (int i = 0; i < 2; i++)
+		kf_destroy(self->clones[i]);
+	kf_template_close(self->tmpl);
+	self->skip = "closed";	/* nothing left for the teardown */
+	unlink(self->path);
+	/* kf_destroy() tears clones down on a library thread: give it a moment. */
+	for (int tries = 0; tries < 50; tries++) {
+		ASSERT_EQ(0, sh("build/kfork stats", self->out, sizeof(self->out)));
+		if (starts_with(self->out, "kfork.ko: 0 live templates, 0 live clones\n"))
+			break;
+		usleep(100000);
+	}
+	EXPECT_STREQ("kfork.ko: 0 live templates, 0 live clones\n"
+		     "no template is open now (templates appear here while a process holds one open)\n",
+		     self->out);
+}
+
+TEST_HARNESS_MAIN
