@@ -11,6 +11,7 @@
 KMOD_KVER ?= $(shell dpkg-query -W -f='$${Depends}' linux-headers-amd64 2>/dev/null | \
 		sed -n 's/^linux-headers-\([^ ,]*\).*/\1/p')
 KMOD_KDIR ?= /usr/src/linux-headers-$(KMOD_KVER)
+KFORK_RELEASE := $(shell sed -n 's/^\#define KFORK_RELEASE[[:space:]]*"\(.*\)"/\1/p' kmod/internal.h)
 KMOD_SRCS := $(wildcard kmod/*.c kmod/*.h kmod/uapi/*.h) kmod/Kbuild
 KMOD_OUT := $(B)/kmod
 KMOD_KO := $(KMOD_OUT)/kfork.ko
@@ -64,9 +65,31 @@ $(B)/bench/kmod_vs_user: bench/kmod_vs_user.c $(B)/libkfork.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(TEST_LIBS)
 all: $(B)/bench/kmod_vs_user
 
+# DKMS, tried in the build tree: build/dkms-src holds kmod/ as DKMS wants a source,
+# build/dkms is a DKMS tree where `dkms add` and `dkms build` made kfork.ko for
+# KMOD_KVER; tests/lab/dkms_test installs that build in the lab and modprobes it
+# (building under the lab's TCG would take minutes). Needs dkms and root.
+KMOD_DKMS_KO := $(B)/dkms/kfork/$(KFORK_RELEASE)/$(KMOD_KVER)/x86_64/module/kfork.ko
+ifneq ($(wildcard /usr/sbin/dkms),)
+ifneq ($(KMOD_KVER),)
+ifneq ($(wildcard $(KMOD_KDIR)/Makefile),)
+$(KMOD_DKMS_KO): $(KMOD_SRCS) kmod/dkms.conf
+	$(Q)rm -rf $(B)/dkms $(B)/dkms-src
+	$(Q)mkdir -p $(B)/dkms $(B)/dkms-src/kfork-$(KFORK_RELEASE)/uapi
+	$(Q)cp kmod/*.c kmod/*.h kmod/Kbuild kmod/dkms.conf $(B)/dkms-src/kfork-$(KFORK_RELEASE)/
+	$(Q)cp kmod/uapi/*.h $(B)/dkms-src/kfork-$(KFORK_RELEASE)/uapi/
+	$(Q)for step in add build; do \
+		dkms $$step -m kfork -v $(KFORK_RELEASE) -k $(KMOD_KVER) \
+			--sourcetree $(abspath $(B)/dkms-src) --dkmstree $(abspath $(B)/dkms) \
+			>$(B)/dkms/$$step.log 2>&1 || { cat $(B)/dkms/$$step.log; exit 1; }; \
+	done
+all: $(KMOD_DKMS_KO)
+endif
+endif
+endif
+
 # make dkms: stage kmod/ as /usr/src/kfork-$(KFORK_RELEASE) and let DKMS build and
 # install it for the running kernel (and rebuild it on every kernel upgrade). Root.
-KFORK_RELEASE := $(shell sed -n 's/^\#define KFORK_RELEASE[[:space:]]*"\(.*\)"/\1/p' kmod/internal.h)
 .PHONY: dkms
 dkms:
 	$(Q)dkms status -m kfork -v $(KFORK_RELEASE) | grep -q . && \

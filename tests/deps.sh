@@ -9,7 +9,7 @@ PACKAGES=(
 	build-essential linux-headers-amd64 qemu-system-x86 busybox-static
 	libbpf-dev bpftool clang llvm libnl-3-dev libnl-genl-3-dev linux-source-6.1
 	bc flex bison libelf-dev libssl-dev cpio xz-utils dwarves
-	python3 python3.11 kmod zlib1g-dev gnuplot-nox systemtap-sdt-dev strace jq
+	python3 python3.11 kmod dkms zlib1g-dev gnuplot-nox systemtap-sdt-dev strace jq
 	libjansson-dev pkgconf
 )
 
