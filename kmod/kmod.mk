@@ -70,20 +70,31 @@ all: $(B)/bench/kmod_vs_user
 # KMOD_KVER; tests/lab/dkms_test installs that build in the lab and modprobes it
 # (building under the lab's TCG would take minutes). Needs dkms and root.
 KMOD_DKMS_KO := $(B)/dkms/kfork/$(KFORK_RELEASE)/$(KMOD_KVER)/x86_64/module/kfork.ko
+
+# $(call kmod_dkms_stage,DIR): kmod/ laid out as the DKMS source DIR (uapi/ included).
+define kmod_dkms_stage
+	$(Q)rm -rf $(1)
+	$(Q)mkdir -p $(1)/uapi
+	$(Q)cp kmod/*.c kmod/*.h kmod/Kbuild kmod/dkms.conf $(1)/
+	$(Q)cp kmod/uapi/*.h $(1)/uapi/
+endef
+
+# dkms add and build want root: a user's make skips them.
+ifeq ($(shell id -u),0)
 ifneq ($(wildcard /usr/sbin/dkms),)
 ifneq ($(KMOD_KVER),)
 ifneq ($(wildcard $(KMOD_KDIR)/Makefile),)
 $(KMOD_DKMS_KO): $(KMOD_SRCS) kmod/dkms.conf
 	$(Q)rm -rf $(B)/dkms $(B)/dkms-src
-	$(Q)mkdir -p $(B)/dkms $(B)/dkms-src/kfork-$(KFORK_RELEASE)/uapi
-	$(Q)cp kmod/*.c kmod/*.h kmod/Kbuild kmod/dkms.conf $(B)/dkms-src/kfork-$(KFORK_RELEASE)/
-	$(Q)cp kmod/uapi/*.h $(B)/dkms-src/kfork-$(KFORK_RELEASE)/uapi/
+	$(call kmod_dkms_stage,$(B)/dkms-src/kfork-$(KFORK_RELEASE))
+	$(Q)mkdir -p $(B)/dkms
 	$(Q)for step in add build; do \
 		dkms $$step -m kfork -v $(KFORK_RELEASE) -k $(KMOD_KVER) \
 			--sourcetree $(abspath $(B)/dkms-src) --dkmstree $(abspath $(B)/dkms) \
 			>$(B)/dkms/$$step.log 2>&1 || { cat $(B)/dkms/$$step.log; exit 1; }; \
 	done
 all: $(KMOD_DKMS_KO)
+endif
 endif
 endif
 endif
@@ -94,10 +105,7 @@ endif
 dkms:
 	$(Q)dkms status -m kfork -v $(KFORK_RELEASE) | grep -q . && \
 		dkms remove -m kfork -v $(KFORK_RELEASE) --all || true
-	$(Q)rm -rf /usr/src/kfork-$(KFORK_RELEASE)
-	$(Q)mkdir -p /usr/src/kfork-$(KFORK_RELEASE)/uapi
-	$(Q)cp kmod/*.c kmod/*.h kmod/Kbuild kmod/dkms.conf /usr/src/kfork-$(KFORK_RELEASE)/
-	$(Q)cp kmod/uapi/*.h /usr/src/kfork-$(KFORK_RELEASE)/uapi/
+	$(call kmod_dkms_stage,/usr/src/kfork-$(KFORK_RELEASE))
 	$(Q)dkms install -m kfork -v $(KFORK_RELEASE)
 	$(Q)install -D -m 0644 kmod/99-kfork.rules /etc/udev/rules.d/99-kfork.rules
 	@echo "kfork $(KFORK_RELEASE): installed with DKMS; modprobe kfork loads it"

@@ -13,11 +13,20 @@ set -euo pipefail
 kver=$(uname -r)
 ver=$(sed -n 's/^PACKAGE_VERSION="\(.*\)"$/\1/p' kmod/dkms.conf)
 orig=${KFORK_KMOD#loaded:}
-tree=$PWD/build/dkms
+# A copy: dkms install marks its tree installed, and build/dkms must stay as make left it.
+tree=$(mktemp -d /tmp/kfork-dkms.XXXXXX)
+cp -a build/dkms/. "$tree/"
 build=$(readlink -f "/lib/modules/$kver/build")
 source=$(readlink -f "/lib/modules/$kver/source" || true)
 
 step() { echo "# dkms-check: $*"; }
+
+# On any exit, the tree's module is loaded again for the tests that follow.
+restore()
+{
+	[[ -d /sys/module/kfork ]] || insmod "$orig" || echo "dkms-check: insmod $orig failed" >&2
+}
+trap restore EXIT
 
 # dkms reads through /dev/fd (process substitution); the lab's devtmpfs lacks it.
 [[ -e /dev/fd ]] || ln -s /proc/self/fd /dev/fd
@@ -40,9 +49,9 @@ loaded=$(cat /sys/module/kfork/version)
 modinfo -n kfork
 [[ "$loaded" == "$ver" ]] || { echo "loaded kfork is $loaded, DKMS built $ver" >&2; exit 1; }
 [[ -c /dev/kfork ]] || { echo "/dev/kfork missing after modprobe" >&2; exit 1; }
-build/kfork stats | head -n 1
+build/kfork stats | sed -n 1p	# reads it all: head would SIGPIPE kfork under pipefail
 
 step "back to $orig"
 rmmod kfork
-insmod "$orig"
+restore
 step "ok"

@@ -9,6 +9,9 @@
 
 #include "kselftest_harness.h"
 
+/* KFORK_KMOD when the lab loaded the tree's module for Debian's kernel (tests/lab/lab.sh). */
+#define KMOD_FROM_TREE	"loaded:build/kmod/"
+
 /* Why DKMS cannot be tried here, or NULL. */
 static const char *dkms_missing(char *why, size_t len)
 {
@@ -18,7 +21,7 @@ static const char *dkms_missing(char *why, size_t len)
 
 	if (!getenv("KFORK_LAB"))
 		return "not in the lab: run under make check or make lab";
-	if (!kmod || strncmp(kmod, "loaded:build/kmod/", 18))
+	if (!kmod || strncmp(kmod, KMOD_FROM_TREE, strlen(KMOD_FROM_TREE)))
 		return "the lab did not load build/kmod/kfork.ko (Debian's kernel): DKMS is tried there";
 	if (access("/usr/sbin/dkms", X_OK))
 		return "dkms not installed (apt-get install dkms)";
