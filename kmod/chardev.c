@@ -26,6 +26,7 @@ static_assert(sizeof(struct kfork_spawn_batch) == 24);
 static_assert(sizeof(struct kfork_clone_reset) == 24);
 static_assert(sizeof(struct kfork_template_pool) == 16);
 static_assert(KFORK_STATE_UART == 17);
+static_assert(sizeof(struct kfork_template_key) == 40);
 
 atomic64_t kfork_live_templates = ATOMIC64_INIT(0);
 atomic64_t kfork_live_clones = ATOMIC64_INIT(0);
@@ -91,7 +92,7 @@ static long kfork_get_caps(void __user *uarg)
 	if (caps.flags)
 		return -EINVAL;
 	caps.caps = KFORK_CAP_SPAWN | KFORK_CAP_SPAWN_BATCH | KFORK_CAP_RESET |
-		    KFORK_CAP_PREFAULT | KFORK_CAP_POOL | KFORK_CAP_GENL;
+		    KFORK_CAP_PREFAULT | KFORK_CAP_POOL | KFORK_CAP_GENL | KFORK_CAP_PERSIST;
 	caps.version = KFORK_VERSION;
 	caps.max_clones = KFORK_MAX_CLONES;
 	caps.max_mem_size = KFORK_MAX_MEM_SIZE;
@@ -122,6 +123,10 @@ static long kfork_dev_ioctl(struct file *file, unsigned int cmd, unsigned long a
 		return kfork_get_caps(uarg);
 	case _IOC_NR(KFORK_TEMPLATE_CREATE):
 		return kfork_template_create(uarg);
+	case _IOC_NR(KFORK_TEMPLATE_ATTACH):
+		return kfork_template_attach(uarg);
+	case _IOC_NR(KFORK_TEMPLATE_REMOVE):
+		return kfork_template_remove(uarg);
 	default:
 		return -ENOTTY;
 	}
@@ -167,11 +172,13 @@ unregister_netlink:
 /*
  * Template and clone files pin the module (fops.owner), so rmmod is refused
  * while any is open; guest memory mappings and KVM's fds need no module code.
+ * Persistent templates that nothing else holds go with the module.
  */
 static void __exit kfork_exit(void)
 {
 	misc_deregister(&kfork_misc);
 	kfork_netlink_exit();
+	kfork_persist_exit();
 }
 
 module_init(kfork_init);

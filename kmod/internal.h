@@ -18,7 +18,7 @@
 #include "uapi/kfork.h"
 
 /* The release, as MODULE_VERSION, dkms.conf's PACKAGE_VERSION and libkfork's KF_VERSION_STRING. */
-#define KFORK_RELEASE		"0.1.0"
+#define KFORK_RELEASE		"0.2.0"
 
 #define KFORK_MAX_CLONES	4096
 #define KFORK_MAX_MEM_SIZE	(3ULL << 30)	/* what libkfork's VMM supports */
@@ -83,6 +83,10 @@ struct kfork_template {
 	u32 scratch_len;		/* user bytes the KVM ioctls need */
 	struct user_struct *user;	/* charged mem_size pages of RLIMIT_MEMLOCK */
 	kuid_t owner;			/* euid of the registering task: who sees its stats */
+	/* Persistent templates (persist.c), under kfork_persist_lock. */
+	struct list_head persist_node;	/* on kfork_persistent when persistent */
+	bool persistent;		/* the list holds a reference */
+	u8 key[KFORK_KEY_SIZE];
 	atomic_t live_clones;
 	atomic64_t next_id;
 	atomic64_t spawns, spawn_failures, resets, pages_copied;
@@ -155,8 +159,16 @@ int kfork_copy_args(void *dst, u32 ksize, const void __user *uarg, u32 min_size,
 int kfork_account_template(struct kfork_template *tmpl);
 void kfork_unaccount_template(struct kfork_template *tmpl);
 
+/* persist.c */
+long kfork_template_persist(struct kfork_template *tmpl, void __user *uarg);
+long kfork_template_attach(void __user *uarg);
+long kfork_template_remove(void __user *uarg);
+bool kfork_template_is_persistent(struct kfork_template *tmpl);
+void kfork_persist_exit(void);
+
 /* template.c */
 long kfork_template_create(void __user *uarg);
+int kfork_template_getfd(struct kfork_template *tmpl);
 void kfork_template_put(struct kfork_template *tmpl);
 void kfork_template_count_failure(struct kfork_template *tmpl, int err);
 

@@ -100,6 +100,7 @@ static int kfork_nl_put_template(struct sk_buff *skb, struct netlink_callback *c
 	    kfork_nl_put_u64(skb, KFORK_A_PAGES_COPIED, atomic64_read(&tmpl->pages_copied)) ||
 	    nla_put_u32(skb, KFORK_A_POOL_READY, ready) ||
 	    kfork_nl_put_u64(skb, KFORK_A_POOL_HITS, atomic64_read(&tmpl->pool_hits)) ||
+	    (kfork_template_is_persistent(tmpl) && nla_put_flag(skb, KFORK_A_PERSISTENT)) ||
 	    kfork_nl_put_failures(skb, tmpl)) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;

@@ -228,6 +228,7 @@ long kfork_template_create(void __user *uarg)
 		return -ENOMEM;
 	kref_init(&tmpl->ref);
 	INIT_LIST_HEAD(&tmpl->node);
+	INIT_LIST_HEAD(&tmpl->persist_node);
 	spin_lock_init(&tmpl->pool_lock);
 	INIT_LIST_HEAD(&tmpl->pool);
 	init_waitqueue_head(&tmpl->pool_wq);
@@ -281,9 +282,8 @@ long kfork_template_create(void __user *uarg)
 	tmpl->id = ++kfork_next_template_id;
 	list_add_tail(&tmpl->node, &kfork_templates);
 	spin_unlock(&kfork_templates_lock);
-	fd = anon_inode_getfd("kfork-template", &kfork_template_fops, tmpl, O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		kfork_template_put(tmpl);
+	fd = kfork_template_getfd(tmpl);
+	kfork_template_put(tmpl);
 	return fd;
 
 put_mem:
@@ -298,6 +298,18 @@ free_state:
 	kfork_unaccount_template(tmpl);
 	kfree(tmpl);
 	return err;
+}
+
+/* A new template fd holding its own reference; the caller keeps its own. */
+int kfork_template_getfd(struct kfork_template *tmpl)
+{
+	int fd;
+
+	kref_get(&tmpl->ref);
+	fd = anon_inode_getfd("kfork-template", &kfork_template_fops, tmpl, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		kfork_template_put(tmpl);
+	return fd;
 }
 
 static long kfork_template_info(struct kfork_template *tmpl, void __user *uarg)
@@ -515,6 +527,8 @@ static long kfork_template_ioctl(struct file *file, unsigned int cmd, unsigned l
 		return kfork_template_spawn_batch(tmpl, uarg);
 	case _IOC_NR(KFORK_TEMPLATE_POOL):
 		return kfork_template_pool(tmpl, uarg);
+	case _IOC_NR(KFORK_TEMPLATE_PERSIST):
+		return kfork_template_persist(tmpl, uarg);
 	default:
 		return -ENOTTY;
 	}

@@ -30,6 +30,7 @@
 #define KFORK_CAP_PREFAULT	_BITULL(3)	/* working set mapped at spawn: SET_WSET */
 #define KFORK_CAP_POOL		_BITULL(4)	/* KFORK_TEMPLATE_POOL */
 #define KFORK_CAP_GENL		_BITULL(5)	/* generic netlink family KFORK_GENL_NAME */
+#define KFORK_CAP_PERSIST	_BITULL(6)	/* KFORK_TEMPLATE_PERSIST, _ATTACH, _REMOVE */
 
 struct kfork_caps {
 	__u32 size;		/* in */
@@ -104,6 +105,39 @@ struct kfork_template_create {
 
 #define KFORK_TEMPLATE_CREATE	_IOW(KFORK_IOC, 0x01, struct kfork_template_create)
 #define KFORK_GET_CAPS		_IOWR(KFORK_IOC, 0x02, struct kfork_caps)
+
+/*
+ * Persistent templates. A template can be kept in the module under a key of
+ * KFORK_KEY_SIZE bytes its owner chooses (libkfork: the template file's
+ * identity), so that it outlives every fd and process: a later process of
+ * the same owner attaches to it in one ioctl instead of registering the
+ * pages again. The owner is the euid that registered the template; keys are
+ * per owner, and another user's templates are never found (ENOENT), listed
+ * to it, or removable by it. Its memory stays charged to the owner as at
+ * registration until it is removed and the last fd and clone are gone.
+ * Module unload frees persistent templates no fd or clone holds.
+ *
+ * KFORK_TEMPLATE_PERSIST (template fd): keep this template under key.
+ *   EPERM not the owner, EEXIST the owner has a template under key, EBUSY
+ *   this template is persistent already.
+ * KFORK_TEMPLATE_ATTACH (/dev/kfork): returns a new template fd (O_CLOEXEC)
+ *   for the caller's template under key. ENOENT none.
+ * KFORK_TEMPLATE_REMOVE (/dev/kfork): stop keeping the caller's template
+ *   under key; its fds and clones keep working. ENOENT none.
+ *   KFORK_REMOVE_ALL: every persistent template of the caller (key unused);
+ *   with CAP_SYS_ADMIN, of every user. Returns how many were removed.
+ */
+#define KFORK_KEY_SIZE		32
+#define KFORK_REMOVE_ALL	_BITUL(0)
+
+struct kfork_template_key {
+	__u32 size;		/* in */
+	__u32 flags;		/* in: 0, or KFORK_REMOVE_ALL for _REMOVE */
+	__u8 key[KFORK_KEY_SIZE];	/* in */
+};
+
+#define KFORK_TEMPLATE_ATTACH	_IOW(KFORK_IOC, 0x03, struct kfork_template_key)
+#define KFORK_TEMPLATE_REMOVE	_IOW(KFORK_IOC, 0x04, struct kfork_template_key)
 
 /* template fd ------------------------------------------------------------ */
 
@@ -232,6 +266,8 @@ struct kfork_template_pool {
 
 #define KFORK_TEMPLATE_POOL	_IOWR(KFORK_IOC, 0x14, struct kfork_template_pool)
 
+#define KFORK_TEMPLATE_PERSIST	_IOW(KFORK_IOC, 0x15, struct kfork_template_key)
+
 /* clone fd --------------------------------------------------------------- */
 
 /*
@@ -316,6 +352,7 @@ enum {
 	KFORK_A_ERRNO,			/* u32: 0 or a positive errno */
 	KFORK_A_NS,			/* u64: time the operation took */
 	KFORK_A_PAGES,			/* u64: pages prefaulted (spawn) or reset */
+	KFORK_A_PERSISTENT,		/* flag: kept under a key (KFORK_TEMPLATE_PERSIST) */
 	__KFORK_A_MAX,
 };
 

@@ -53,21 +53,6 @@ FIXTURE_TEARDOWN(trust)
 /* The 6.1 harness runs the body even after SKIP() in the setup. */
 #define NEED_TRUST() do { if (self->skip) SKIP(return, "%s", self->skip); } while (0)
 
-/* Runs fn in a child and returns its exit status (or 128 + signal). */
-static int in_child(int (*fn)(void *), void *arg)
-{
-	int status;
-	pid_t pid = fork();
-
-	if (pid < 0)
-		return -1;
-	if (!pid)
-		_exit(fn(arg));
-	if (waitpid(pid, &status, 0) != pid)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 static int become_nobody(void)
 {
 	return setgroups(0, NULL) || setgid(NOBODY) || setuid(NOBODY) ? -1 : 0;
@@ -392,19 +377,6 @@ TEST_F(trust, template_memory_fully_present_at_registration)
 	ASSERT_EQ(0, kf_raw_info(self->tfd, &info));
 	EXPECT_EQ(self->user->mem_size >> 12, info.pages_shared);
 	kf_raw_close(&sp);
-}
-
-static int drop_cap_ipc_lock(void)
-{
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct data[2];
-
-	if (syscall(SYS_capget, &hdr, data))
-		return -1;
-	data[0].effective &= ~(1u << CAP_IPC_LOCK);
-	data[0].permitted &= ~(1u << CAP_IPC_LOCK);
-	data[0].inheritable &= ~(1u << CAP_IPC_LOCK);
-	return syscall(SYS_capset, &hdr, data);
 }
 
 static int memlock_limits(void *arg)

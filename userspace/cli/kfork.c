@@ -13,6 +13,7 @@
 #include "kfork.h"
 #include "cli/cli.h"
 #include "cli/stats.h"
+#include "cli/template.h"
 #include "cli/trace.h"
 
 /* Largest --timeout: its milliseconds fit libkfork's unsigned int. */
@@ -366,6 +367,7 @@ static int cmd_bench(int argc, char **argv)
 static const char main_usage[] =
 	"usage: kfork COMMAND [options]     (kfork COMMAND --help for each)\n"
 	"  template build   boot a guest once and freeze it into a template file\n"
+	"  template load    have kfork.ko keep a template for later runs (unload: stop)\n"
 	"  run              run code in a fresh copy-on-write clone of a template\n"
 	"  trace            per-phase latency of every spawn, from eBPF\n"
 	"  stats            kfork.ko's counters: module-wide and per template\n"
@@ -376,7 +378,9 @@ static const char main_usage[] =
 
 static const char template_usage[] =
 	"usage: kfork template build --kind minimal|python|tiny -o FILE [options]\n"
-	"  (kfork template build --help for the options)\n";
+	"       kfork template load FILE...\n"
+	"       kfork template unload FILE... | --all\n"
+	"  (kfork template COMMAND --help for each)\n";
 
 static int is_help(const char *arg)
 {
@@ -392,6 +396,14 @@ static int cmd_template(int argc, char **argv)
 	if (!strcmp(argv[1], "build")) {
 		argv[1] = "kfork template build";	/* getopt's messages start with it */
 		return cmd_template_build(argc - 1, argv + 1);
+	}
+	if (!strcmp(argv[1], "load")) {
+		argv[1] = "kfork template load";
+		return cmd_template_load(argc - 1, argv + 1);
+	}
+	if (!strcmp(argv[1], "unload")) {
+		argv[1] = "kfork template unload";
+		return cmd_template_unload(argc - 1, argv + 1);
 	}
 	die("unknown template command '%s' (kfork template --help)", argv[1]);
 }

@@ -37,6 +37,7 @@ static struct nla_policy stats_policy[KFORK_A_MAX + 1] = {
 	[KFORK_A_FAIL_COUNT] = { .type = NLA_U64 }, [KFORK_A_EVENT] = { .type = NLA_U32 },
 	[KFORK_A_CLONE_ID] = { .type = NLA_U64 }, [KFORK_A_ERRNO] = { .type = NLA_U32 },
 	[KFORK_A_NS] = { .type = NLA_U64 }, [KFORK_A_PAGES] = { .type = NLA_U64 },
+	[KFORK_A_PERSISTENT] = { .type = NLA_FLAG },
 };
 
 static uint64_t get_u64(struct nlattr **tb, int a)
@@ -66,12 +67,12 @@ static int stats_print(struct nl_msg *msg, void *arg)
 	if (ctx->json)
 		failures = json_object();
 	else
-		printf("template %" PRIu64 ": mem %" PRIu64 " B, spawns %" PRIu64
+		printf("template %" PRIu64 "%s: mem %" PRIu64 " B, spawns %" PRIu64
 		       " (failed %" PRIu64 "), resets %" PRIu64 ", live clones %u/%u,"
 		       " pages shared %" PRIu64 ", copied %" PRIu64 ", pool %u ready, %" PRIu64
 		       " hits; failures by errno:",
-		       get_u64(tb, KFORK_A_TMPL_ID), get_u64(tb, KFORK_A_MEM_SIZE),
-		       get_u64(tb, KFORK_A_SPAWNS), get_u64(tb, KFORK_A_SPAWN_FAILURES),
+		       get_u64(tb, KFORK_A_TMPL_ID), tb[KFORK_A_PERSISTENT] ? " (kept)" : "",
+		       get_u64(tb, KFORK_A_MEM_SIZE), get_u64(tb, KFORK_A_SPAWNS), get_u64(tb, KFORK_A_SPAWN_FAILURES),
 		       get_u64(tb, KFORK_A_RESETS), get_u32(tb, KFORK_A_LIVE_CLONES),
 		       get_u32(tb, KFORK_A_MAX_CLONES), get_u64(tb, KFORK_A_PAGES_SHARED),
 		       get_u64(tb, KFORK_A_PAGES_COPIED), get_u32(tb, KFORK_A_POOL_READY),
@@ -98,8 +99,9 @@ static int stats_print(struct nl_msg *msg, void *arg)
 	if (ctx->json)
 		/* json_int_t is long long: u64 counters past 2^63 do not happen. */
 		json_array_append_new(ctx->templates, json_pack(
-			"{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+			"{s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
 			"template", (json_int_t)get_u64(tb, KFORK_A_TMPL_ID),
+			"persistent", tb[KFORK_A_PERSISTENT] != NULL,
 			"mem_size", (json_int_t)get_u64(tb, KFORK_A_MEM_SIZE),
 			"spawns", (json_int_t)get_u64(tb, KFORK_A_SPAWNS),
 			"spawn_failures", (json_int_t)get_u64(tb, KFORK_A_SPAWN_FAILURES),

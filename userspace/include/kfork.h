@@ -12,9 +12,9 @@ extern "C" {
 
 /* The version of these headers; kf_version() is the library's, which may be newer. */
 #define KF_VERSION_MAJOR	0
-#define KF_VERSION_MINOR	1
+#define KF_VERSION_MINOR	2
 #define KF_VERSION_PATCH	0
-#define KF_VERSION_STRING	"0.1.0"
+#define KF_VERSION_STRING	"0.2.0"
 /* Major in bits 16-23, minor 8-15, patch 0-7: comparable with KF_VERSION_CODE(a, b, c). */
 #define KF_VERSION_CODE(a, b, c)	(((a) << 16) | ((b) << 8) | (c))
 #define KF_VERSION	KF_VERSION_CODE(KF_VERSION_MAJOR, KF_VERSION_MINOR, KF_VERSION_PATCH)
@@ -46,7 +46,7 @@ enum kf_backend {
 	KF_BACKEND_KMOD = 2,	/* /dev/kfork */
 };
 
-/* The library's version as KF_VERSION_CODE(); *str (if not NULL) gets "0.1.0". */
+/* The library's version as KF_VERSION_CODE(); *str (if not NULL) gets "0.2.0". */
 KF_API unsigned int kf_version(const char **str);
 
 KF_API const char *kf_last_error(void);
@@ -82,6 +82,25 @@ KF_API void kf_template_close(struct kf_template *tmpl);
 KF_API enum kf_template_kind kf_template_kind(const struct kf_template *tmpl);
 KF_API enum kf_backend kf_template_backend(const struct kf_template *tmpl);
 KF_API uint64_t kf_template_mem_size(const struct kf_template *tmpl);
+
+/*
+ * Persistent templates (kmod backend). kf_template_persist() has kfork.ko
+ * keep tmpl after this process closes it, under the file's identity (device,
+ * inode, size, mtime): from then on kf_template_open() of the same file by
+ * the same user attaches to it in one ioctl, reading only the file's header
+ * and state (KFORK_ATTACH=0 loads the file anyway). Before keeping it, one
+ * clone runs a trivial program, so the module records the working set that
+ * every later first clone is prefaulted with. -EEXIST if it is kept already.
+ * The memory stays charged to the user (RLIMIT_MEMLOCK) until
+ * kf_template_unpersist(path) (0, or -ENOENT if not kept; NULL: all of
+ * this user's, returns how many)
+ * and the last clone and open template of it are gone. A rebuilt file has a
+ * new identity: unpersist the old one by hand (or unpersist all).
+ */
+KF_API int kf_template_persist(struct kf_template *tmpl);
+KF_API int kf_template_unpersist(const char *path);
+/* 1 if tmpl is one kfork.ko keeps (attached to, or persisted by this process). */
+KF_API int kf_template_is_persistent(const struct kf_template *tmpl);
 
 /* --- clones ------------------------------------------------------------- */
 

@@ -12,6 +12,8 @@
 #include "vmm/state.h"
 #include "vmm/vm.h"
 
+#define KF_TPL_KEY_SIZE	32	/* kfork.ko's KFORK_KEY_SIZE */
+
 struct kf_template {
 	enum kf_template_kind kind;
 	enum kf_backend backend;
@@ -25,6 +27,9 @@ struct kf_template {
 	atomic_int kmod_wset_state;	/* kmod: 0 working set not recorded, 1 recording, 2 set */
 	int has_mbox;			/* its agent serves frames over the mailbox */
 	struct kf_mbox_hdr mbox_hdr;	/* the mailbox header as frozen, when has_mbox */
+	int meta_only;			/* read without its pages (memfd -1): mbox_hdr read from the file */
+	uint8_t file_key[KF_TPL_KEY_SIZE];	/* the file's identity: its kfork.ko persistence key */
+	int attached;			/* kmod: attached to a persistent template */
 };
 
 struct exec_session;
@@ -50,7 +55,8 @@ struct kf_clone {
 /* template file */
 int tplfile_write(const char *path, enum kf_template_kind kind, const uint8_t *mem,
 		  uint64_t mem_size, const struct vm_state *st);
-int tplfile_read(const char *path, struct kf_template *tmpl);
+/* meta_only: header, state, mailbox header and key; no pages, no memfd (kmod attach). */
+int tplfile_read(const char *path, struct kf_template *tmpl, int meta_only);
 
 void kf_template_put(struct kf_template *tmpl);
 
@@ -61,6 +67,10 @@ int exec_queue_init(struct kf_clone *clone);
 
 /* kmod.c: the kmod backend, /dev/kfork (see kmod/uapi/kfork.h) */
 int kmod_template_register(struct kf_template *tmpl);
+int kmod_template_attach(struct kf_template *tmpl);
+int kmod_template_persist(struct kf_template *tmpl);
+int kmod_template_remove(const uint8_t *key, const char *name);
+int tplfile_path_key(const char *path, uint8_t key[KF_TPL_KEY_SIZE]);
 /* *t_vm: when the VM, memory and vCPU existed (kfork trace's stamp) */
 int kmod_clone_build(struct kf_clone *clone, const char *name, uint64_t *t_vm);
 int kmod_clone_reset(struct kf_clone *clone);

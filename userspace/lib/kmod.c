@@ -73,6 +73,82 @@ int kmod_template_register(struct kf_template *tmpl)
 	return 0;
 }
 
+_Static_assert(KF_TPL_KEY_SIZE == KFORK_KEY_SIZE, "template file keys are the module's");
+
+static int kmod_key_ioctl(unsigned long cmd, unsigned int flags, const uint8_t *key)
+{
+	struct kfork_template_key args = { .size = sizeof(args), .flags = flags };
+	int dev, ret, err;
+
+	if (key)
+		memcpy(args.key, key, sizeof(args.key));
+	dev = open(KFORK_DEVICE, O_RDWR | O_CLOEXEC);
+	if (dev < 0)
+		return -errno;
+	ret = ioctl(dev, cmd, &args);
+	err = errno;
+	close(dev);
+	return ret < 0 ? -err : ret;
+}
+
+/*
+ * The module's persistent template for this file, if it keeps one
+ * (kf_template_persist): -ENOENT if not, or if the module predates them.
+ * Its working set, if the module has one, is not learnt again.
+ */
+int kmod_template_attach(struct kf_template *tmpl)
+{
+	struct kfork_template_info info = { .size = sizeof(info) };
+	int fd;
+
+	fd = kmod_key_ioctl(KFORK_TEMPLATE_ATTACH, 0, tmpl->file_key);
+	if (fd == -ENOENT || fd == -ENOTTY)
+		return -ENOENT;
+	if (fd < 0)
+		return kf_fail(fd, "KFORK_TEMPLATE_ATTACH for %s", tmpl->name);
+	if (ioctl(fd, KFORK_TEMPLATE_INFO, &info) < 0 || info.mem_size != tmpl->mem_size) {
+		close(fd);
+		return kf_reject(-EINVAL, "%s: the module's template has %llu bytes of memory, the file %llu",
+				 tmpl->name, (unsigned long long)info.mem_size,
+				 (unsigned long long)tmpl->mem_size);
+	}
+	tmpl->kmod_fd = fd;
+	tmpl->attached = 1;
+	atomic_init(&tmpl->kmod_wset_state, info.wset_pages ? WSET_SET : WSET_NONE);
+	kmod_template_pool(tmpl);
+	return 0;
+}
+
+int kmod_template_persist(struct kf_template *tmpl)
+{
+	struct kfork_template_key args = { .size = sizeof(args) };
+
+	memcpy(args.key, tmpl->file_key, sizeof(args.key));
+	if (ioctl(tmpl->kmod_fd, KFORK_TEMPLATE_PERSIST, &args) < 0) {
+		if (errno == EEXIST || errno == EBUSY)
+			return kf_reject(-EEXIST, "kfork.ko keeps %s already", tmpl->name);
+		if (errno == ENOTTY)
+			return kf_reject(-ENOTSUP, "kfork.ko is too old to keep templates (no KFORK_TEMPLATE_PERSIST)");
+		return kf_fail(-errno, "KFORK_TEMPLATE_PERSIST of %s", tmpl->name);
+	}
+	tmpl->attached = 1;
+	return 0;
+}
+
+/* key NULL: every persistent template of this user. Returns how many went. */
+int kmod_template_remove(const uint8_t *key, const char *name)
+{
+	int ret = kmod_key_ioctl(KFORK_TEMPLATE_REMOVE, key ? 0 : KFORK_REMOVE_ALL, key);
+
+	if (ret == -ENOENT)
+		return kf_reject(ret, "kfork.ko keeps no template for %s", name);
+	if (ret == -ENOTTY)
+		return kf_reject(-ENOTSUP, "kfork.ko is too old to keep templates (no KFORK_TEMPLATE_REMOVE)");
+	if (ret < 0)
+		return kf_fail(ret, "KFORK_TEMPLATE_REMOVE of %s", name);
+	return ret;
+}
+
 static int kmod_prefault_wanted(void)
 {
 	const char *env = getenv("KFORK_KMOD_PREFAULT");

@@ -13,6 +13,8 @@
 #include "vmm/kvm.h"
 #include "vmm/run.h"
 
+#define KFORK_DEVICE_PATH	"/dev/kfork"
+
 static const char *const backend_names[] = {
 	[KF_BACKEND_AUTO] = "auto", [KF_BACKEND_USER] = "user", [KF_BACKEND_KMOD] = "kmod",
 };
@@ -27,7 +29,7 @@ const char *kf_backend_name(enum kf_backend backend)
 static int backend_choose(enum kf_backend asked, enum kf_backend *out)
 {
 	const char *env = getenv("KFORK_BACKEND");
-	int have_kmod = access("/dev/kfork", F_OK) == 0;
+	int have_kmod = access(KFORK_DEVICE_PATH, F_OK) == 0;
 
 	if (asked == KF_BACKEND_AUTO && env && *env) {
 		if (!strcmp(env, "user"))
@@ -61,13 +63,51 @@ static int template_mbox_probe(struct kf_template *tmpl)
 	    (env && !strcmp(env, "0")))
 		return 0;
 	errno = 0;
-	if (pread(tmpl->memfd, h, sizeof(*h), mbox_gpa(tmpl->mem_size)) != (ssize_t)sizeof(*h))
+	/* Without the pages, tplfile_read() has read the header from the file. */
+	if (!tmpl->meta_only &&
+	    pread(tmpl->memfd, h, sizeof(*h), mbox_gpa(tmpl->mem_size)) != (ssize_t)sizeof(*h))
 		return kf_fail(errno ? -errno : -EIO, "reading the mailbox of %s", tmpl->name);
 	ret = mbox_template_check(h, tmpl->name);
 	if (ret < 0)
 		return ret;
 	tmpl->has_mbox = ret;
 	return 0;
+}
+
+/* KFORK_ATTACH=0: always load the file, as a kfork without persistent templates would. */
+static int attach_wanted(void)
+{
+	const char *env = getenv("KFORK_ATTACH");
+
+	return !env || strcmp(env, "0");
+}
+
+/*
+ * kmod: a template the module keeps for this file (kfork template load) is
+ * attached to, and only the file's header and state are read. Otherwise the
+ * whole file is read and checked, and registered with the module.
+ */
+static int template_load(const char *path, struct kf_template *tmpl)
+{
+	int err;
+
+	if (tmpl->backend == KF_BACKEND_KMOD && attach_wanted()) {
+		err = tplfile_read(path, tmpl, 1);
+		if (!err)
+			err = template_mbox_probe(tmpl);
+		if (!err)
+			err = kmod_template_attach(tmpl);
+		if (err != -ENOENT)
+			return err;
+		state_free(&tmpl->state);
+		tmpl->meta_only = 0;
+	}
+	err = tplfile_read(path, tmpl, 0);
+	if (!err)
+		err = template_mbox_probe(tmpl);
+	if (!err && tmpl->backend == KF_BACKEND_KMOD)
+		err = kmod_template_register(tmpl);
+	return err;
 }
 
 int kf_template_open(const char *path, enum kf_backend backend, struct kf_template **out)
@@ -85,17 +125,9 @@ int kf_template_open(const char *path, enum kf_backend backend, struct kf_templa
 	err = backend_choose(backend, &tmpl->backend);
 	if (err)
 		goto free_tmpl;
-	err = tplfile_read(path, tmpl);
+	err = template_load(path, tmpl);
 	if (err)
 		goto free_tmpl;
-	err = template_mbox_probe(tmpl);
-	if (err)
-		goto free_tmpl;
-	if (tmpl->backend == KF_BACKEND_KMOD) {
-		err = kmod_template_register(tmpl);
-		if (err)
-			goto free_tmpl;
-	}
 	atomic_init(&tmpl->refs, 1);
 	atomic_init(&tmpl->next_id, 1);
 	*out = tmpl;
@@ -141,6 +173,77 @@ enum kf_backend kf_template_backend(const struct kf_template *tmpl)
 uint64_t kf_template_mem_size(const struct kf_template *tmpl)
 {
 	return tmpl->mem_size;
+}
+
+/* --- persistent templates (kmod) ------------------------------------------- */
+
+/*
+ * One clone runs a trivial program of the template's kind and is reset: the
+ * reset records the working set in the module (kmod_clone_learn), so every
+ * clone of every later process is prefaulted from its first spawn.
+ */
+static int template_warm(struct kf_template *tmpl)
+{
+	static const char py[] = "print(1)", sh[] = "echo 1";
+	struct kf_exec_req req = { .timeout_ms = 60000 };
+	struct kf_exec_result res;
+	struct kf_clone *clone;
+	int err;
+
+	if (tmpl->kind == KF_KIND_TINY || atomic_load(&tmpl->kmod_wset_state) != 0)
+		return 0;
+	req.lang = tmpl->kind == KF_KIND_PYTHON ? KF_EXEC_PYTHON : KF_EXEC_SH;
+	req.code = req.lang == KF_EXEC_PYTHON ? py : sh;
+	req.code_len = strlen(req.code);
+	err = kf_spawn(tmpl, &clone);
+	if (err)
+		return err;
+	err = kf_exec(clone, &req, &res);
+	if (!err) {
+		if (res.exit_code)
+			err = kf_reject(-EIO, "warming %s: '%s' exited %d", tmpl->name, req.code,
+					res.exit_code);
+		kf_exec_result_free(&res);
+	}
+	if (!err)
+		err = kf_reset(clone);
+	kf_destroy(clone);
+	return err;
+}
+
+int kf_template_persist(struct kf_template *tmpl)
+{
+	int err;
+
+	if (tmpl->backend != KF_BACKEND_KMOD)
+		return kf_reject(-ENOTSUP, "%s: only kfork.ko keeps templates (backend %s)", tmpl->name,
+				 kf_backend_name(tmpl->backend));
+	if (tmpl->attached)
+		return kf_reject(-EEXIST, "kfork.ko keeps %s already", tmpl->name);
+	err = template_warm(tmpl);
+	if (err)
+		return err;
+	return kmod_template_persist(tmpl);
+}
+
+int kf_template_is_persistent(const struct kf_template *tmpl)
+{
+	return tmpl->attached;
+}
+
+int kf_template_unpersist(const char *path)
+{
+	uint8_t key[KF_TPL_KEY_SIZE];
+	int err;
+
+	if (access(KFORK_DEVICE_PATH, F_OK))
+		return kf_reject(-ENOTSUP, "/dev/kfork not present: no template is kept");
+	if (!path)
+		return kmod_template_remove(NULL, "this user");
+	err = tplfile_path_key(path, key);
+	if (!err)
+		err = kmod_template_remove(key, path);
+	return err < 0 ? err : 0;
 }
 
 /* --- building: boot once, run to READY, freeze ---------------------------------- */

@@ -183,7 +183,76 @@ static int tplfile_check_cpu(struct kf_template *tmpl)
 	return 0;
 }
 
-int tplfile_read(const char *path, struct kf_template *tmpl)
+/*
+ * What identifies this file's contents for kfork.ko's persistent templates:
+ * device, inode, size and modification time, so a rebuilt (renamed into
+ * place) or rewritten file gets a new key. The module keeps keys per user, so
+ * only this user's own files can ever match.
+ */
+static void tplfile_key(const struct stat *st, uint8_t key[KF_TPL_KEY_SIZE])
+{
+	uint64_t id[4] = {
+		st->st_dev, st->st_ino, st->st_size,
+		(uint64_t)st->st_mtim.tv_sec * 1000000000ull + st->st_mtim.tv_nsec,
+	};
+
+	_Static_assert(sizeof(id) == KF_TPL_KEY_SIZE, "key is the file's identity");
+	memcpy(key, id, sizeof(id));
+}
+
+int tplfile_path_key(const char *path, uint8_t key[KF_TPL_KEY_SIZE])
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0)
+		return kf_fail(-errno, "template %s", path);
+	tplfile_key(&st, key);
+	return 0;
+}
+
+/* n bytes of guest memory at gpa (one page at most), from the stored pages: holes read as 0. */
+static int tplfile_pread_guest(int fd, const struct tpl_header *hdr, const uint8_t *bitmap,
+			       uint64_t gpa, void *buf, size_t n)
+{
+	uint64_t pfn = gpa / VM_PAGE_SIZE, rank = 0;
+
+	if (gpa % VM_PAGE_SIZE + n > VM_PAGE_SIZE || gpa + n > hdr->mem_size)
+		return -EINVAL;
+	if (!(bitmap[pfn / 8] & (1u << (pfn % 8)))) {
+		memset(buf, 0, n);
+		return 0;
+	}
+	for (uint64_t i = 0; i < pfn / 8; i++)
+		rank += __builtin_popcount(bitmap[i]);
+	rank += __builtin_popcount(bitmap[pfn / 8] & ((1u << (pfn % 8)) - 1));
+	if (rank >= hdr->pages_count ||
+	    pread(fd, buf, n, hdr->pages_off + rank * VM_PAGE_SIZE + gpa % VM_PAGE_SIZE) !=
+	    (ssize_t)n)
+		return -EIO;
+	return 0;
+}
+
+/*
+ * Header, state and the mailbox header only: for a template the module
+ * already holds (it checked every page when it was loaded). The file's
+ * pages are not read, so their checksum is not checked here.
+ */
+static int tplfile_read_meta(int fd, const char *path, const struct tpl_header *hdr,
+			     const uint8_t *bitmap, struct kf_template *tmpl)
+{
+	int err;
+
+	tmpl->meta_only = 1;
+	if (tmpl->mem_size < 2 * KF_MBOX_SIZE)
+		return 0;
+	err = tplfile_pread_guest(fd, hdr, bitmap, tmpl->mem_size - KF_MBOX_SIZE, &tmpl->mbox_hdr,
+				  sizeof(tmpl->mbox_hdr));
+	if (err)
+		return kf_reject(err, "%s: reading the mailbox header failed", path);
+	return 0;
+}
+
+int tplfile_read(const char *path, struct kf_template *tmpl, int meta_only)
 {
 	uint8_t *head = NULL, *bitmap = NULL, *page = NULL;
 	struct tpl_header *hdr;
@@ -246,6 +315,15 @@ int tplfile_read(const char *path, struct kf_template *tmpl)
 	if (read_all(fd, tmpl->state.buf, hdr->state_len, &crc) ||
 	    read_all(fd, bitmap, hdr->pages_off - hdr->bitmap_off, &crc)) {
 		err = kf_reject(-EIO, "%s: read failed", path);
+		goto out;
+	}
+	tplfile_key(&st, tmpl->file_key);
+	if (meta_only) {
+		err = tplfile_read_meta(fd, path, hdr, bitmap, tmpl);
+		if (!err)
+			err = state_parse(&tmpl->state, path);
+		if (!err)
+			err = tplfile_check_cpu(tmpl);
 		goto out;
 	}
 	tmpl->memfd = memfd_create("kfork-template", MFD_CLOEXEC | MFD_ALLOW_SEALING);
