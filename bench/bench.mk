@@ -5,6 +5,7 @@
 #                         boot (floor, user and kmod backends on Linux guests, the QEMU peer)
 #   make bench QUICK=1    the same with fewer samples, for CI-sized runs (< 5 min)
 #   make bench LAB=0      host part only
+#   make bench-oneshot    one-shot kfork run only (N=100 processes per mode), one lab boot
 # Results: bench/results/<date>-<machine>.{json,md} and PNG plots beside them.
 
 BENCH_SRCS := bench/kfork-bench.c bench/floor.c bench/figures.c bench/peer.c
@@ -24,3 +25,9 @@ bench: $(BENCH_DEPS)
 	-$(Q)$(MAKE) --no-print-directory kmod || \
 		echo "bench: kfork.ko did not build: the lab loads an older build/kmod/kfork.ko if there is one (the report says so), else kmod is unavailable"
 	$(Q)QUICK=$(QUICK) LAB=$(LAB) bench/run.sh
+
+# Only the one-shot part (bench/oneshot.sh) in one lab boot: N processes per mode
+# (default 100); results in build/bench/oneshot/oneshot.{md,json,png}.
+.PHONY: bench-oneshot
+bench-oneshot: $(BENCH_DEPS) kmod
+	$(Q)tests/lab/lab.sh run "build/kfork template build --kind python -o /tmp/kfork-oneshot.tmpl >/dev/null && bench/oneshot.sh build/bench/oneshot /tmp/kfork-oneshot.tmpl $(or $(N),100)"

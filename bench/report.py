@@ -10,6 +10,7 @@
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -602,6 +603,16 @@ def main():
     res["plots"] = plots(res, run, base)
     res["plots"] = [os.path.basename(p) for p in res["plots"]]
     md = markdown(res)
+    oneshot = os.path.join(run, "lab", "oneshot.md")
+    if os.path.exists(oneshot):
+        with open(oneshot) as f:
+            md += "\n" + f.read()
+        with open(os.path.join(run, "lab", "oneshot.json")) as f:
+            res["oneshot"] = json.load(f)
+        png = os.path.join(run, "lab", "oneshot.png")
+        if os.path.exists(png):
+            shutil.copy(png, os.path.join(RESULTS, base + "-oneshot.png"))
+            res["plots"].append(base + "-oneshot.png")
     if res["plots"]:
         md += "\n" + "\n".join(f"![{p}]({p})" for p in res["plots"]) + "\n"
     with open(os.path.join(RESULTS, base + ".json"), "w") as f:

@@ -33,7 +33,7 @@ if [[ "${QUICK:-}" == 1 ]]; then
 	MODE=quick
 	HOST_N=200 HOST_RESETS=100 HOST_FANOUT=200 HOST_FLOOR=300 TP_S=2
 	LAB_N=30 LAB_POOL_N=20 LAB_PY_N=15 LAB_RESETS=8 LAB_FANOUT=30 LAB_FANOUT_S=30 LAB_FLOOR=40 LAB_TP_S=2
-	PEER_N=3 TRACE_N=20 TRACE_PY_N=10
+	PEER_N=3 TRACE_N=20 TRACE_PY_N=10 LAB_ONESHOT_N=10
 else
 	MODE=full
 	# Every spawn figure over 1000 spawns, both guests, both backends: with the
@@ -42,7 +42,7 @@ else
 	# restores: the report gives every n.
 	HOST_N=1000 HOST_RESETS=1000 HOST_FANOUT=1000 HOST_FLOOR=1000 TP_S=10
 	LAB_N=1000 LAB_POOL_N=1000 LAB_PY_N=1000 LAB_RESETS=100 LAB_FANOUT=1000 LAB_FANOUT_S=420 LAB_FLOOR=300 LAB_TP_S=5
-	PEER_N=20 TRACE_N=200 TRACE_PY_N=100
+	PEER_N=20 TRACE_N=200 TRACE_PY_N=100 LAB_ONESHOT_N=100
 fi
 
 # Writes DIR/env.json: where this part ran.
@@ -223,6 +223,11 @@ lab_part()
 			traced "$dir" "$tmp/$kind.tmpl" "$kind" "$backend" \
 				"$([[ $kind == minimal ]] && echo "$TRACE_N" || echo "$TRACE_PY_N")"
 		done
+		if [[ $role != user && $kind == python && -e /dev/kfork ]]; then
+			note "lab: one-shot kfork run, $LAB_ONESHOT_N processes per mode (bench/oneshot.sh)"
+			bench/oneshot.sh "$dir" "$tmp/$kind.tmpl" "$LAB_ONESHOT_N" >"$dir/oneshot.log" 2>&1 ||
+				note "lab: one-shot runs failed (see $dir/oneshot.log)"
+		fi
 		if [[ $role != user ]]; then
 			note "lab: peer (QEMU restoring its own snapshot), $kind guest, $PEER_N restores"
 			"$BENCH" peer -K build/guest/vmlinux -I "build/guest/$kind.cpio.gz" -k "$kind" \

@@ -105,6 +105,10 @@ static const struct bad_input {
 	{ { "template", "build", "--kind", "tiny", "-o", "x", "--timeout", "-5" }, "kfork: --timeout -5:" },
 	{ { "template", "build", "--kind", "huge", "-o", "x" }, "kfork: unknown template kind 'huge'" },
 	{ { "template", "frob" }, "kfork: unknown template command 'frob'" },
+	{ { "template", "load" }, "kfork: template load needs a template FILE" },
+	{ { "template", "unload" }, "kfork: template unload needs a template FILE or --all" },
+	{ { "template", "unload", "--all", "x.tmpl" }, "kfork: template unload: --all takes no FILE" },
+	{ { "template", "load", "--bogus" }, "kfork template load: unrecognized option '--bogus'" },
 	{ { "trace", "-p", "0" }, "kfork: -p 0: expected" },
 	{ { "trace", "--duration", "soon" }, "kfork: --duration soon: expected" },
 	{ { "events", "--count", "-3" }, "kfork: --count -3: expected" },
@@ -139,7 +143,8 @@ TEST_F(cli, help_goes_to_stdout_and_exits_0_for_every_command)
 {
 	static const char *const cmds[][3] = {
 		{ "--help" }, { "-h" }, { "help" }, { "run", "--help" }, { "run", "-h" },
-		{ "template", "--help" }, { "template", "build", "--help" }, { "trace", "--help" },
+		{ "template", "--help" }, { "template", "build", "--help" },
+		{ "template", "load", "--help" }, { "template", "unload", "--help" }, { "trace", "--help" },
 		{ "stats", "--help" }, { "events", "--help" }, { "bench", "--help" },
 	};
 
@@ -176,6 +181,12 @@ TEST_F(cli, stats_and_events_without_the_module_exit_125)
 	CLI(&self->r, "events", "--count", "1");
 	EXPECT_EQ(125, self->r.status);
 	EXPECT_NE(NULL, strstr(self->r.err, "is kfork.ko loaded?")) TH_LOG("%s", self->r.err);
+	CLI(&self->r, "template", "load", "x.tmpl");
+	EXPECT_EQ(125, self->r.status);
+	EXPECT_NE(NULL, strstr(self->r.err, "/dev/kfork not present")) TH_LOG("%s", self->r.err);
+	CLI(&self->r, "template", "unload", "--all");
+	EXPECT_EQ(125, self->r.status);
+	EXPECT_NE(NULL, strstr(self->r.err, "/dev/kfork not present")) TH_LOG("%s", self->r.err);
 }
 
 /* With the tiny guest: run's exit codes and its JSON, UTF-8 included. */

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* stats_cli_test.c - `kfork stats`: kfork.ko's module-wide live templates and clones, beside the per-template lines. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,6 +62,9 @@ FIXTURE_TEARDOWN(kmod)
 	for (int i = 0; i < 2; i++)
 		kf_destroy(self->clones[i]);
 	kf_template_close(self->tmpl);
+	/* Nothing a failed test had kfork.ko keep outlives it. */
+	if (system("build/kfork template unload --all >/dev/null 2>&1") == -1)
+		perror("system");
 	unlink(self->path);
 }
 
@@ -99,8 +103,33 @@ TEST_F(kmod, stats_after_close_says_none_is_open)
 		usleep(100000);
 	}
 	EXPECT_STREQ("kfork.ko: 0 live templates, 0 live clones\n"
-		     "no template is open now (templates appear here while a process holds one open)\n",
+		     "no template is open or kept now (templates appear here while a process holds one open or kfork.ko keeps one)\n",
 		     self->out);
+}
+
+/* kfork template load: later runs attach (kept), stats say so, unload ends it. */
+TEST_F(kmod, template_load_makes_runs_attach_until_unload)
+{
+	char cmd[256];
+
+	NEED_KMOD();
+	snprintf(cmd, sizeof(cmd), "build/kfork template load %s", self->path);
+	ASSERT_EQ(0, sh(cmd, self->out, sizeof(self->out)));
+	ASSERT_EQ(0, sh(cmd, self->out, sizeof(self->out)));	/* kept already: fine */
+	snprintf(cmd, sizeof(cmd), "build/kfork run -t %s --json -- 'echo hi'", self->path);
+	ASSERT_EQ(0, sh(cmd, self->out, sizeof(self->out)));
+	EXPECT_NE(NULL, strstr(self->out, "\"stdout\":\"hi\\n\"")) TH_LOG("%s", self->out);
+	EXPECT_NE(NULL, strstr(self->out, "\"kept\":true")) TH_LOG("%s", self->out);
+	ASSERT_EQ(0, sh("build/kfork stats", self->out, sizeof(self->out)));
+	EXPECT_NE(NULL, strstr(self->out, " (kept): ")) TH_LOG("%s", self->out);
+	snprintf(cmd, sizeof(cmd), "build/kfork template unload %s", self->path);
+	ASSERT_EQ(0, sh(cmd, self->out, sizeof(self->out)));
+	EXPECT_EQ(125, sh(cmd, self->out, sizeof(self->out)));
+	snprintf(cmd, sizeof(cmd), "build/kfork run -t %s --json -- 'echo hi'", self->path);
+	ASSERT_EQ(0, sh(cmd, self->out, sizeof(self->out)));
+	EXPECT_NE(NULL, strstr(self->out, "\"kept\":false")) TH_LOG("%s", self->out);
+	ASSERT_EQ(0, sh("build/kfork stats", self->out, sizeof(self->out)));
+	EXPECT_EQ(NULL, strstr(self->out, "(kept)")) TH_LOG("%s", self->out);
 }
 
 TEST_HARNESS_MAIN

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kfork.h"
@@ -126,6 +127,14 @@ static int cmd_template_build(int argc, char **argv)
 	return 0;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
 /* Microseconds to 0.1, as the text output shows them. */
 static double tenths(double us)
 {
@@ -166,6 +175,7 @@ struct run_opts {
 	int lang;		/* -1: from the template kind */
 	int pass_stdin;
 	const char *code;
+	uint64_t open_ns;	/* kf_template_open(): read the file, or attach to the kept template */
 };
 
 static void *slurp_stdin(size_t *len)
@@ -205,12 +215,14 @@ static int run_once(struct kf_template *tmpl, const struct run_opts *o, struct k
 	if (err)
 		die("%s", kf_last_error());
 	if (o->json)
-		json_print(json_pack("{s:o, s:o, s:i, s:f, s:f, s:f}",
+		json_print(json_pack("{s:o, s:o, s:i, s:f, s:f, s:f, s:f, s:b}",
 				     "stdout", json_bytes(res.out, res.out_len),
 				     "stderr", json_bytes(res.err, res.err_len),
 				     "exit_code", res.exit_code, "spawn_us", tenths(spawn_ns / 1e3),
 				     "exec_us", tenths(res.exec_ns / 1e3),
-				     "total_us", tenths((spawn_ns + res.exec_ns) / 1e3)), stdout);
+				     "total_us", tenths((spawn_ns + res.exec_ns) / 1e3),
+				     "open_us", tenths(o->open_ns / 1e3),
+				     "kept", kf_template_is_persistent(tmpl)), stdout);
 	kf_exec_result_free(&res);
 	return res.exit_code;
 }
@@ -265,7 +277,8 @@ static const char run_usage[] =
 	"  -T, --timeout S        destroy the clone and exit 124 after S seconds (0.001 or more)\n"
 	"  -i, --stdin            pass kfork's stdin to the code\n"
 	"  -j, --json             one JSON object: stdout, stderr, exit_code, spawn_us, exec_us,\n"
-	"                         total_us (invalid UTF-8 in the output becomes U+FFFD)\n"
+	"                         total_us, open_us (template open), kept (attached to a\n"
+	"                         template kfork.ko keeps); invalid UTF-8 becomes U+FFFD\n"
 	"  -n, --count N          N clones in a row (1 to 1000000): p50/p99 of spawn and round\n"
 	"                         trip; exits 1 if any clone failed or exited non-zero\n"
 	"  -h, --help             this text\n"
@@ -315,9 +328,11 @@ static int cmd_run(int argc, char **argv)
 	if (!o.tmpl_path || optind != argc - 1)
 		die("run needs -t TEMPLATE and exactly one CODE argument after -- (kfork run --help)");
 	o.code = argv[optind];
+	o.open_ns = now_ns();
 	err = kf_template_open(o.tmpl_path, o.backend, &tmpl);
 	if (err)
 		die("%s", kf_last_error());
+	o.open_ns = now_ns() - o.open_ns;
 	if (o.lang < 0)
 		o.lang = kf_template_kind(tmpl) == KF_KIND_PYTHON ? KF_EXEC_PYTHON : KF_EXEC_SH;
 	req.lang = o.lang;

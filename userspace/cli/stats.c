@@ -256,7 +256,7 @@ int cmd_stats(int argc, char **argv)
 				     "templates", ctx.templates), stdout);
 	else if (!ctx.count)
 		/* A template lives as long as a process holds it open: after `kfork run`, none. */
-		printf("no template is open now (templates appear here while a process holds one open)\n");
+		printf("no template is open or kept now (templates appear here while a process holds one open or kfork.ko keeps one)\n");
 	return CLI_EXIT_OK;
 }
 
