@@ -11,6 +11,7 @@
 
 #include "kfork.h"
 #include "kselftest_harness.h"
+#include "lib/internal.h"
 
 #define TINY_BIN	"build/tests/tiny.bin"
 #define PROBE_ADDR	0x200000	/* a page the tiny guest never touches by itself */
@@ -114,6 +115,102 @@ static int corrupt_file(const char *src, const char *dst, off_t off, int truncat
 			return -1;
 		return close(fd);
 	}
+}
+
+/* Template header fields (tplfile.c), for files made by hand. */
+#define HDR_VERSION	8
+#define HDR_FILE_SIZE	16
+#define HDR_CRC		24
+#define HDR_MEM_SIZE	32
+#define HDR_WSET_OFF	96
+#define HDR_WSET_COUNT	104
+
+/*
+ * Copies src to dst, sets the version, appends entries as a working set
+ * (none: leaves it as it is; version 1: clears its fields) and writes the
+ * checksum back as tplfile.c does.
+ */
+static int remake_file(const char *src, const char *dst, uint32_t version, const uint64_t *wset,
+		       uint64_t n)
+{
+	char cmd[512];
+	uint8_t *buf;
+	uint64_t size, off;
+	struct stat st;
+	uint32_t crc;
+	int fd, ret = -1;
+
+	snprintf(cmd, sizeof(cmd), "cp %s %s", src, dst);
+	if (system(cmd) || stat(dst, &st))
+		return -1;
+	size = st.st_size + n * 8;
+	buf = calloc(1, size);
+	fd = open(dst, O_RDWR);
+	if (!buf || fd < 0 || pread(fd, buf, st.st_size, 0) != st.st_size)
+		goto out;
+	memcpy(buf + HDR_VERSION, &version, 4);
+	if (version == 1 && !n)		/* as format 1 wrote it: no working-set fields */
+		memset(buf + HDR_WSET_OFF, 0, 16);
+	if (n) {
+		off = st.st_size;
+		memcpy(buf + off, wset, n * 8);
+		memcpy(buf + HDR_WSET_OFF, &off, 8);
+		memcpy(buf + HDR_WSET_COUNT, &n, 8);
+		memcpy(buf + HDR_FILE_SIZE, &size, 8);
+	}
+	memset(buf + HDR_CRC, 0, 4);
+	crc = crc32(0, buf, size);
+	memcpy(buf + HDR_CRC, &crc, 4);
+	if (pwrite(fd, buf, size, 0) == (ssize_t)size)
+		ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ret;
+}
+
+/* Files from before the working set (format 1) still open. */
+TEST_F(tmpl, opens_a_version_1_file)
+{
+	struct kf_template *t;
+	char old[80];
+
+	NEED_KVM();
+	snprintf(old, sizeof(old), "%s.v1", self->path);
+	ASSERT_EQ(0, remake_file(self->path, old, 1, NULL, 0));
+	ASSERT_EQ(0, kf_template_open(old, KF_BACKEND_USER, &t)) TH_LOG("%s", kf_last_error());
+	EXPECT_EQ(0, t->wset_len);
+	kf_template_close(t);
+	unlink(old);
+}
+
+/* A working set is read back whole, and one naming a page past guest memory is refused. */
+TEST_F(tmpl, reads_the_working_set_and_refuses_a_bad_one)
+{
+	uint64_t good[2] = { 0, 1 | KF_WSET_WRITE }, bad[1];
+	struct kf_template *t;
+	char path[80];
+
+	NEED_KVM();
+	snprintf(path, sizeof(path), "%s.wset", self->path);
+	ASSERT_EQ(0, remake_file(self->path, path, 2, good, 2));
+	ASSERT_EQ(0, kf_template_open(path, KF_BACKEND_USER, &t)) TH_LOG("%s", kf_last_error());
+	ASSERT_EQ(2, t->wset_len);
+	EXPECT_EQ(good[1], t->wset[1]);
+	bad[0] = t->mem_size / 4096;
+	kf_template_close(t);
+	ASSERT_EQ(0, remake_file(self->path, path, 2, bad, 1));
+	EXPECT_EQ(-EINVAL, kf_template_open(path, KF_BACKEND_USER, &t));
+	EXPECT_NE(NULL, strstr(kf_last_error(), "corrupt working set")) TH_LOG("%s", kf_last_error());
+	bad[0] = 1ull << 60;	/* a flag the module does not know */
+	ASSERT_EQ(0, remake_file(self->path, path, 2, bad, 1));
+	EXPECT_EQ(-EINVAL, kf_template_open(path, KF_BACKEND_USER, &t));
+	/* Version 1 has no working set. */
+	ASSERT_EQ(0, remake_file(self->path, path, 1, good, 2));
+	EXPECT_EQ(-EINVAL, kf_template_open(path, KF_BACKEND_USER, &t));
+	EXPECT_NE(NULL, strstr(kf_last_error(), "corrupt template header")) TH_LOG("%s", kf_last_error());
+	unlink(path);
 }
 
 TEST_F(tmpl, refuses_missing_file)

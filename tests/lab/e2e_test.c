@@ -5,12 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "../../kmod/uapi/kfork.h"
 #include "kfork.h"
 #include "kselftest_harness.h"
+#include "lib/internal.h"
 
 /* Fixture setup may build a template: every test allows for that on a loaded lab. */
 
@@ -319,6 +322,36 @@ TEST_F_TIMEOUT(guest, clones_isolated, 600)
 	ASSERT_EQ(0, sh(self->clone, "cat /tmp/f", &res));
 	EXPECT_NE(0, res.exit_code);
 	kf_exec_result_free(&res);
+}
+
+/*
+ * The build records the pages a first exec touches in the file; kfork.ko
+ * has them as its working set from registration on, before any clone ran.
+ */
+TEST_F_TIMEOUT(guest, build_records_the_working_set_the_module_gets, 600)
+{
+	struct kfork_template_info info = { .size = sizeof(info) };
+	struct kf_template *kt = NULL;
+	struct kf_exec_result res;
+	struct kf_clone *clone;
+	char path[64];
+
+	NEED_GUEST();
+	EXPECT_LT(100, self->tmpl->wset_len) TH_LOG("%llu entries", (unsigned long long)self->tmpl->wset_len);
+	if (access("/dev/kfork", R_OK | W_OK))
+		SKIP(return, "no /dev/kfork: kfork.ko not loaded");
+	snprintf(path, sizeof(path), "/tmp/kfork-e2e-%s.tmpl", kf_kind_name(variant->kind));
+	setenv("KFORK_ATTACH", "0", 1);
+	ASSERT_EQ(0, kf_template_open(path, KF_BACKEND_KMOD, &kt)) TH_LOG("%s", kf_last_error());
+	unsetenv("KFORK_ATTACH");
+	ASSERT_EQ(0, ioctl(kt->kmod_fd, KFORK_TEMPLATE_INFO, &info));
+	EXPECT_EQ(self->tmpl->wset_len, info.wset_pages);
+	ASSERT_EQ(0, kf_spawn(kt, &clone)) TH_LOG("%s", kf_last_error());
+	ASSERT_EQ(0, sh(clone, "echo hi", &res));
+	EXPECT_STREQ("hi\n", res.out);
+	kf_exec_result_free(&res);
+	kf_destroy(clone);
+	kf_template_close(kt);
 }
 
 /* Exits of one 'echo hi' in a fresh clone of tmpl, or -1. */

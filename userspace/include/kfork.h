@@ -73,7 +73,12 @@ struct kf_build_opts {
 	int verbose;		/* copy the guest console to stderr */
 };
 
-/* Boot a guest with the user-space VMM, run it to READY, freeze it into path. */
+/*
+ * Boot a guest with the user-space VMM, run it to READY, freeze it into path.
+ * Linux kinds: a clone of the result then runs a trivial program, and the
+ * pages it touched go into the file as the working set kfork.ko prefaults in
+ * every clone, the first included; the build fails if that exec does.
+ */
 KF_API int kf_template_build(const struct kf_build_opts *opts, const char *path);
 
 /* Load and verify a template file (version, checksum, CPU). */

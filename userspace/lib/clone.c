@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* clone.c - the user backend: spawn, reset and destroy copy-on-write clones with KVM ioctls. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,56 @@ int kf_reset(struct kf_clone *clone)
 probe:
 	KF_PROBE4(reset_done, clone->id, t0, 0, err);
 	return err;
+}
+
+#define PM_PRESENT	(1ULL << 63)
+#define PM_FILE		(1ULL << 61)	/* file page (or shared anon): not a private copy */
+#define PM_CHUNK	4096
+
+/*
+ * The pages a clone has touched so far, as working-set entries: every guest
+ * page present in its mapping was touched (KVM faulted it in), and the
+ * private (anonymous) ones were written. /proc/self/pagemap tells both
+ * without privileges, for either backend's mapping. *out is malloc'd.
+ */
+int clone_working_set(struct kf_clone *clone, uint64_t **out, uint64_t *n_out)
+{
+	uint64_t npages = clone->tmpl->mem_size / VM_PAGE_SIZE, n = 0;
+	uint64_t *pm, *wset;
+	int fd, err = 0;
+
+	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	pm = malloc(PM_CHUNK * sizeof(*pm));
+	wset = malloc(npages * sizeof(*wset));
+	if (fd < 0 || !pm || !wset) {
+		err = fd < 0 ? -errno : -ENOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < npages; i += PM_CHUNK) {
+		uint64_t cnt = npages - i < PM_CHUNK ? npages - i : PM_CHUNK;
+		off_t off = (off_t)(((uintptr_t)clone->mem / VM_PAGE_SIZE + i) * sizeof(*pm));
+
+		if (pread(fd, pm, cnt * sizeof(*pm), off) != (ssize_t)(cnt * sizeof(*pm))) {
+			err = -EIO;
+			goto out;
+		}
+		for (uint64_t j = 0; j < cnt; j++)
+			if (pm[j] & PM_PRESENT)
+				wset[n++] = (i + j) | (pm[j] & PM_FILE ? 0 : KF_WSET_WRITE);
+	}
+	if (!n)
+		err = -ENODATA;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(pm);
+	if (err) {
+		free(wset);
+		return err;
+	}
+	*out = wset;
+	*n_out = n;
+	return 0;
 }
 
 void clone_teardown(struct kf_clone *clone)

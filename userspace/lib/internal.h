@@ -13,6 +13,9 @@
 #include "vmm/vm.h"
 
 #define KF_TPL_KEY_SIZE	32	/* kfork.ko's KFORK_KEY_SIZE */
+/* Working-set entries, as kfork.ko's KFORK_WSET_*: a guest frame, written or only read. */
+#define KF_WSET_WRITE		(1ULL << 63)
+#define KF_WSET_GFN_MASK	((1ULL << 52) - 1)
 
 struct kf_template {
 	enum kf_template_kind kind;
@@ -30,6 +33,8 @@ struct kf_template {
 	int meta_only;			/* read without its pages (memfd -1): mbox_hdr read from the file */
 	uint8_t file_key[KF_TPL_KEY_SIZE];	/* the file's identity: its kfork.ko persistence key */
 	int attached;			/* kmod: attached to a persistent template */
+	uint64_t *wset;			/* working set from the file (v2), or NULL */
+	uint64_t wset_len;
 };
 
 struct exec_session;
@@ -54,7 +59,8 @@ struct kf_clone {
 
 /* template file */
 int tplfile_write(const char *path, enum kf_template_kind kind, const uint8_t *mem,
-		  uint64_t mem_size, const struct vm_state *st);
+		  uint64_t mem_size, const struct vm_state *st, const uint64_t *wset,
+		  uint64_t wset_len);
 /* meta_only: header, state, mailbox header and key; no pages, no memfd (kmod attach). */
 int tplfile_read(const char *path, struct kf_template *tmpl, int meta_only);
 
@@ -75,6 +81,7 @@ int tplfile_path_key(const char *path, uint8_t key[KF_TPL_KEY_SIZE]);
 int kmod_clone_build(struct kf_clone *clone, const char *name, uint64_t *t_vm);
 int kmod_clone_reset(struct kf_clone *clone);
 void kmod_clone_learn(struct kf_clone *clone);
+int clone_working_set(struct kf_clone *clone, uint64_t **out, uint64_t *n);
 
 /* reaper.c: tear clones down on a background thread */
 void reaper_push(struct kf_clone *clone);

@@ -43,7 +43,26 @@ static void kmod_template_pool(struct kf_template *tmpl)
 		ioctl(tmpl->kmod_fd, KFORK_TEMPLATE_POOL, &args);
 }
 
-/* The module copies and seals the pages: our memfd is no longer needed after this. */
+_Static_assert(KF_WSET_WRITE == KFORK_WSET_WRITE && KF_WSET_GFN_MASK == KFORK_WSET_GFN_MASK,
+	       "working-set entries are the module's");
+
+/* 0, or -EEXIST if the module has one (another process set it first), or -errno. */
+static int kmod_template_set_wset(struct kf_template *tmpl, const uint64_t *wset, uint64_t n)
+{
+	struct kfork_template_wset args = {
+		.size = sizeof(args), .entries_ptr = (uintptr_t)wset, .nr_entries = n,
+	};
+
+	if (!n || n > UINT32_MAX)
+		return -EINVAL;
+	return ioctl(tmpl->kmod_fd, KFORK_TEMPLATE_SET_WSET, &args) ? -errno : 0;
+}
+
+/*
+ * The module copies and seals the pages: our memfd is no longer needed after
+ * this. A working set from the file is the module's at once, so the first
+ * clone is prefaulted too.
+ */
 int kmod_template_register(struct kf_template *tmpl)
 {
 	struct kfork_template_create args = {
@@ -70,6 +89,8 @@ int kmod_template_register(struct kf_template *tmpl)
 	close(tmpl->memfd);
 	tmpl->memfd = -1;
 	atomic_init(&tmpl->kmod_wset_state, WSET_NONE);
+	if (tmpl->wset_len && !kmod_template_set_wset(tmpl, tmpl->wset, tmpl->wset_len))
+		atomic_init(&tmpl->kmod_wset_state, WSET_SET);
 	return 0;
 }
 
@@ -206,56 +227,28 @@ int kmod_clone_reset(struct kf_clone *clone)
 	return 0;
 }
 
-#define PM_PRESENT	(1ULL << 63)
-#define PM_FILE		(1ULL << 61)	/* file page (or shared anon): not a private copy */
-#define PM_CHUNK	4096
-
 /*
- * The template's working set, learnt from the first clone that ran code:
- * every guest page present in its mapping was touched (KVM faulted it in),
- * and the private (anonymous) ones were written. /proc/self/pagemap tells
- * both without privileges. The module maps that set in every later clone.
+ * The template's working set, learnt from the first clone that ran code
+ * (clone_working_set()), unless the template file brought one. The module
+ * maps that set in every later clone.
  */
 void kmod_clone_learn(struct kf_clone *clone)
 {
 	struct kf_template *tmpl = clone->tmpl;
-	uint64_t npages = tmpl->mem_size / VM_PAGE_SIZE, n = 0;
-	uint64_t *pm = NULL, *wset = NULL;
-	int expected = WSET_NONE, fd;
+	int expected = WSET_NONE;
+	uint64_t *wset, n;
 
 	if (!clone->vm.exits || !atomic_compare_exchange_strong(&tmpl->kmod_wset_state, &expected,
 								 WSET_RECORDING))
 		return;
-	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	pm = malloc(PM_CHUNK * sizeof(*pm));
-	wset = malloc(npages * sizeof(*wset));
-	if (fd < 0 || !pm || !wset)
-		goto out;
-	for (uint64_t i = 0; i < npages; i += PM_CHUNK) {
-		uint64_t cnt = npages - i < PM_CHUNK ? npages - i : PM_CHUNK;
-		off_t off = (off_t)(((uintptr_t)clone->mem / VM_PAGE_SIZE + i) * sizeof(*pm));
+	if (!clone_working_set(clone, &wset, &n)) {
+		int err = kmod_template_set_wset(tmpl, wset, n);
 
-		if (pread(fd, pm, cnt * sizeof(*pm), off) != (ssize_t)(cnt * sizeof(*pm)))
-			goto out;
-		for (uint64_t j = 0; j < cnt; j++)
-			if (pm[j] & PM_PRESENT)
-				wset[n++] = (i + j) | (pm[j] & PM_FILE ? 0 : KFORK_WSET_WRITE);
-	}
-	if (n) {
-		struct kfork_template_wset args = {
-			.size = sizeof(args), .entries_ptr = (uintptr_t)wset, .nr_entries = n,
-		};
-
-		if (ioctl(tmpl->kmod_fd, KFORK_TEMPLATE_SET_WSET, &args) == 0 || errno == EEXIST) {
+		free(wset);
+		if (!err || err == -EEXIST) {
 			atomic_store(&tmpl->kmod_wset_state, WSET_SET);
-			goto free;
+			return;
 		}
 	}
-out:
 	atomic_store(&tmpl->kmod_wset_state, WSET_NONE);	/* try again with the next clone */
-free:
-	if (fd >= 0)
-		close(fd);
-	free(pm);
-	free(wset);
 }

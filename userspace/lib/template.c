@@ -100,6 +100,9 @@ static int template_load(const char *path, struct kf_template *tmpl)
 		if (err != -ENOENT)
 			return err;
 		state_free(&tmpl->state);
+		free(tmpl->wset);
+		tmpl->wset = NULL;
+		tmpl->wset_len = 0;
 		tmpl->meta_only = 0;
 	}
 	err = tplfile_read(path, tmpl, 0);
@@ -137,6 +140,7 @@ free_tmpl:
 	if (tmpl->memfd >= 0)
 		close(tmpl->memfd);
 	state_free(&tmpl->state);
+	free(tmpl->wset);
 	free(tmpl);
 	return err;
 }
@@ -150,6 +154,7 @@ void kf_template_put(struct kf_template *tmpl)
 	if (tmpl->memfd >= 0)
 		close(tmpl->memfd);
 	state_free(&tmpl->state);
+	free(tmpl->wset);
 	free(tmpl);
 }
 
@@ -182,32 +187,69 @@ uint64_t kf_template_mem_size(const struct kf_template *tmpl)
  * reset records the working set in the module (kmod_clone_learn), so every
  * clone of every later process is prefaulted from its first spawn.
  */
-static int template_warm(struct kf_template *tmpl)
+/* A trivial program of the template's kind, in clone: 0 if it ran and exited 0. */
+static int template_trivial_exec(struct kf_clone *clone, const char *why)
 {
 	static const char py[] = "print(1)", sh[] = "echo 1";
+	struct kf_template *tmpl = clone->tmpl;
 	struct kf_exec_req req = { .timeout_ms = 60000 };
 	struct kf_exec_result res;
+	int err;
+
+	req.lang = tmpl->kind == KF_KIND_PYTHON ? KF_EXEC_PYTHON : KF_EXEC_SH;
+	req.code = req.lang == KF_EXEC_PYTHON ? py : sh;
+	req.code_len = strlen(req.code);
+	err = kf_exec(clone, &req, &res);
+	if (err)
+		return kf_fail(err, "%s %s: '%s': %.300s", why, tmpl->name, req.code, kf_last_error());
+	if (res.exit_code)
+		err = kf_reject(-EIO, "%s %s: '%s' exited %d: %.200s", why, tmpl->name, req.code,
+				res.exit_code, res.err ? res.err : "");
+	kf_exec_result_free(&res);
+	return err;
+}
+
+static int template_warm(struct kf_template *tmpl)
+{
 	struct kf_clone *clone;
 	int err;
 
 	if (tmpl->kind == KF_KIND_TINY || atomic_load(&tmpl->kmod_wset_state) != 0)
 		return 0;
-	req.lang = tmpl->kind == KF_KIND_PYTHON ? KF_EXEC_PYTHON : KF_EXEC_SH;
-	req.code = req.lang == KF_EXEC_PYTHON ? py : sh;
-	req.code_len = strlen(req.code);
 	err = kf_spawn(tmpl, &clone);
 	if (err)
 		return err;
-	err = kf_exec(clone, &req, &res);
-	if (!err) {
-		if (res.exit_code)
-			err = kf_reject(-EIO, "warming %s: '%s' exited %d", tmpl->name, req.code,
-					res.exit_code);
-		kf_exec_result_free(&res);
-	}
+	err = template_trivial_exec(clone, "warming");
 	if (!err)
 		err = kf_reset(clone);
 	kf_destroy(clone);
+	return err;
+}
+
+/*
+ * The working set of a fresh template file: one user-backend clone of it runs
+ * a trivial program, and the pages it touched are what later first clones get
+ * prefaulted with (kmod). Also proves that the frozen guest serves an exec.
+ */
+static int template_learn_wset(const char *path, uint64_t **wset, uint64_t *n)
+{
+	struct kf_template *tmpl;
+	struct kf_clone *clone;
+	int err;
+
+	err = kf_template_open(path, KF_BACKEND_USER, &tmpl);
+	if (err)
+		return err;
+	err = kf_spawn(tmpl, &clone);
+	if (!err) {
+		err = template_trivial_exec(clone, "template build: the first exec in");
+		if (!err)
+			err = clone_working_set(clone, wset, n);
+		if (err == -ENODATA)
+			err = kf_reject(err, "template build: a clone of %s touched no page", path);
+		kf_destroy(clone);
+	}
+	kf_template_close(tmpl);
 	return err;
 }
 
@@ -356,7 +398,18 @@ int kf_template_build(const struct kf_build_opts *opts, const char *path)
 	err = state_save(&vm, host->cpuid, &st);
 	if (err)
 		goto destroy;
-	err = tplfile_write(path, opts->kind, mem, mem_size, &st);
+	err = tplfile_write(path, opts->kind, mem, mem_size, &st, NULL, 0);
+	if (!err && opts->kind != KF_KIND_TINY) {
+		uint64_t *wset, n;
+
+		err = template_learn_wset(path, &wset, &n);
+		if (!err) {
+			err = tplfile_write(path, opts->kind, mem, mem_size, &st, wset, n);
+			free(wset);
+		}
+		if (err)
+			unlink(path);
+	}
 	state_free(&st);
 destroy:
 	vm_destroy(&vm);

@@ -15,7 +15,7 @@
 #include "vmm/kvm.h"
 
 #define TPL_MAGIC	"KFORKTPL"
-#define TPL_VERSION	1
+#define TPL_VERSION	2	/* 2: a working set after the pages; 1 (none) is read too */
 #define TPL_HDR_SIZE	4096
 #define TPL_STATE_MAX	(16u << 20)
 
@@ -32,6 +32,7 @@ struct tpl_header {
 	uint64_t bitmap_off, bitmap_len;	/* one bit per guest page: stored or zero */
 	uint64_t pages_off, pages_count;
 	uint64_t created_unix;
+	uint64_t wset_off, wset_count;	/* v2: KF_WSET_* entries after the pages; v1: 0 */
 };
 
 _Static_assert(sizeof(struct tpl_header) <= TPL_HDR_SIZE, "template header fits");
@@ -66,7 +67,8 @@ static int write_all(int fd, const void *buf, size_t len, uint32_t *crc)
 }
 
 int tplfile_write(const char *path, enum kf_template_kind kind, const uint8_t *mem,
-		  uint64_t mem_size, const struct vm_state *st)
+		  uint64_t mem_size, const struct vm_state *st, const uint64_t *wset,
+		  uint64_t wset_len)
 {
 	uint64_t npages = mem_size / VM_PAGE_SIZE, count = 0;
 	static const uint8_t zeros[TPL_HDR_SIZE];
@@ -99,7 +101,9 @@ int tplfile_write(const char *path, enum kf_template_kind kind, const uint8_t *m
 	hdr->bitmap_len = (npages + 7) / 8;
 	hdr->pages_off = (hdr->bitmap_off + hdr->bitmap_len + VM_PAGE_SIZE - 1) & ~(VM_PAGE_SIZE - 1);
 	hdr->pages_count = count;
-	hdr->file_size = hdr->pages_off + count * VM_PAGE_SIZE;
+	hdr->wset_off = hdr->pages_off + count * VM_PAGE_SIZE;
+	hdr->wset_count = wset_len;
+	hdr->file_size = hdr->wset_off + wset_len * sizeof(*wset);
 	hdr->created_unix = time(NULL);
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, getpid());
@@ -118,6 +122,8 @@ int tplfile_write(const char *path, enum kf_template_kind kind, const uint8_t *m
 	for (uint64_t i = 0; !err && i < npages; i++)
 		if (bitmap[i / 8] & (1u << (i % 8)))
 			err = write_all(fd, mem + i * VM_PAGE_SIZE, VM_PAGE_SIZE, &crc);
+	if (!err && wset_len)
+		err = write_all(fd, wset, wset_len * sizeof(*wset), &crc);
 	if (!err) {
 		hdr->crc = crc;
 		if (pwrite(fd, &hdr->crc, sizeof(hdr->crc), offsetof(struct tpl_header, crc)) !=
@@ -200,6 +206,37 @@ static void tplfile_key(const struct stat *st, uint8_t key[KF_TPL_KEY_SIZE])
 	memcpy(key, id, sizeof(id));
 }
 
+/*
+ * The working set recorded at build (v2): guest frames, KF_WSET_WRITE for
+ * written ones, each inside guest memory. Checked again by the module.
+ */
+static int tplfile_read_wset(int fd, const char *path, const struct tpl_header *hdr,
+			     struct kf_template *tmpl, uint32_t *crc)
+{
+	uint64_t npages = hdr->mem_size / VM_PAGE_SIZE, *w;
+
+	if (!hdr->wset_count)
+		return 0;
+	w = malloc(hdr->wset_count * sizeof(*w));
+	if (!w)
+		return kf_fail(-ENOMEM, "reading the working set of %s", path);
+	if (read_all(fd, w, hdr->wset_count * sizeof(*w), crc)) {
+		free(w);
+		return kf_reject(-EIO, "%s: read failed", path);
+	}
+	for (uint64_t i = 0; i < hdr->wset_count; i++)
+		if ((w[i] & ~(KF_WSET_GFN_MASK | KF_WSET_WRITE)) || (w[i] & KF_WSET_GFN_MASK) >= npages) {
+			unsigned long long bad = w[i];
+
+			free(w);
+			return kf_reject(-EINVAL, "%s: corrupt working set (entry %llu: %#llx)", path,
+					 (unsigned long long)i, bad);
+		}
+	tmpl->wset = w;
+	tmpl->wset_len = hdr->wset_count;
+	return 0;
+}
+
 int tplfile_path_key(const char *path, uint8_t key[KF_TPL_KEY_SIZE])
 {
 	struct stat st;
@@ -279,7 +316,7 @@ int tplfile_read(const char *path, struct kf_template *tmpl, int meta_only)
 		err = kf_reject(-EINVAL, "%s: not a kfork template (bad magic)", path);
 		goto out;
 	}
-	if (hdr->version != TPL_VERSION || hdr->header_size != TPL_HDR_SIZE) {
+	if (hdr->version < 1 || hdr->version > TPL_VERSION || hdr->header_size != TPL_HDR_SIZE) {
 		err = kf_reject(-EINVAL, "%s: template format version %u, this kfork reads %u; rebuild it with `kfork template build`",
 			      path, hdr->version, TPL_VERSION);
 		goto out;
@@ -299,7 +336,11 @@ int tplfile_read(const char *path, struct kf_template *tmpl, int meta_only)
 	    hdr->state_len > TPL_STATE_MAX || hdr->bitmap_off != hdr->state_off + hdr->state_len ||
 	    hdr->bitmap_len != (npages + 7) / 8 || hdr->pages_count > npages ||
 	    hdr->pages_off != ((hdr->bitmap_off + hdr->bitmap_len + VM_PAGE_SIZE - 1) & ~(VM_PAGE_SIZE - 1)) ||
-	    hdr->file_size != hdr->pages_off + hdr->pages_count * VM_PAGE_SIZE) {
+	    (hdr->version == 1 && (hdr->wset_off || hdr->wset_count)) ||
+	    (hdr->version > 1 && hdr->wset_off != hdr->pages_off + hdr->pages_count * VM_PAGE_SIZE) ||
+	    hdr->wset_count > npages ||
+	    hdr->file_size != hdr->pages_off + hdr->pages_count * VM_PAGE_SIZE +
+			      hdr->wset_count * sizeof(uint64_t)) {
 		err = kf_reject(-EINVAL, "%s: corrupt template header", path);
 		goto out;
 	}
@@ -344,6 +385,9 @@ int tplfile_read(const char *path, struct kf_template *tmpl, int meta_only)
 			goto out;
 		}
 	}
+	err = tplfile_read_wset(fd, path, hdr, tmpl, &crc);
+	if (err)
+		goto out;
 	if (count != hdr->pages_count || crc != want_crc) {
 		err = kf_reject(-EINVAL, "%s: checksum mismatch (file corrupt); rebuild the template",
 			      path);
