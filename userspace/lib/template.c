@@ -74,6 +74,39 @@ static int template_mbox_probe(struct kf_template *tmpl)
 	return 0;
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ	22	/* Linux 5.14 */
+#endif
+
+/*
+ * User backend: the pages of the file's working set that are holes in the
+ * memfd get their (zero) page now, once, instead of on the first clone's
+ * read fault, so that the first clone costs what later ones do. Runs of
+ * frames are populated together. Best effort: a kernel without
+ * MADV_POPULATE_READ leaves it to the first clone.
+ */
+static void template_populate(struct kf_template *tmpl)
+{
+	uint8_t *map;
+
+	if (!tmpl->wset_len)
+		return;
+	map = mmap(NULL, tmpl->mem_size, PROT_READ, MAP_SHARED, tmpl->memfd, 0);
+	if (map == MAP_FAILED)
+		return;
+	for (uint64_t i = 0; i < tmpl->wset_len;) {
+		uint64_t first = tmpl->wset[i] & KF_WSET_GFN_MASK, n = 1;
+
+		while (i + n < tmpl->wset_len && (tmpl->wset[i + n] & KF_WSET_GFN_MASK) == first + n)
+			n++;
+		if (madvise(map + first * VM_PAGE_SIZE, n * VM_PAGE_SIZE, MADV_POPULATE_READ) &&
+		    errno == EINVAL)
+			break;
+		i += n;
+	}
+	munmap(map, tmpl->mem_size);
+}
+
 /* KFORK_ATTACH=0: always load the file, as a kfork without persistent templates would. */
 static int attach_wanted(void)
 {
@@ -110,6 +143,8 @@ static int template_load(const char *path, struct kf_template *tmpl)
 		err = template_mbox_probe(tmpl);
 	if (!err && tmpl->backend == KF_BACKEND_KMOD)
 		err = kmod_template_register(tmpl);
+	else if (!err)
+		template_populate(tmpl);
 	return err;
 }
 
