@@ -12,7 +12,7 @@
 #include "internal.h"
 
 /* The ABI's layout, checked here and in tests/kmod/kmod_test.c. */
-static_assert(sizeof(struct kfork_caps) == 56);
+static_assert(sizeof(struct kfork_caps) == 88);
 static_assert(sizeof(struct kfork_state_item) == 8);
 static_assert(sizeof(struct kfork_template_create) == 40);
 static_assert(offsetof(struct kfork_template_create, state_ptr) == 24);
@@ -30,6 +30,10 @@ static_assert(sizeof(struct kfork_template_key) == 40);
 
 atomic64_t kfork_live_templates = ATOMIC64_INIT(0);
 atomic64_t kfork_live_clones = ATOMIC64_INIT(0);
+atomic64_t kfork_total_templates = ATOMIC64_INIT(0);
+atomic64_t kfork_total_spawns = ATOMIC64_INIT(0);
+atomic64_t kfork_total_spawn_failures = ATOMIC64_INIT(0);
+atomic64_t kfork_total_resets = ATOMIC64_INIT(0);
 
 /*
  * KVM_CREATE_VM/VCPU install their fd in the caller's table, where another
@@ -92,7 +96,8 @@ static long kfork_get_caps(void __user *uarg)
 	if (caps.flags)
 		return -EINVAL;
 	caps.caps = KFORK_CAP_SPAWN | KFORK_CAP_SPAWN_BATCH | KFORK_CAP_RESET |
-		    KFORK_CAP_PREFAULT | KFORK_CAP_POOL | KFORK_CAP_GENL | KFORK_CAP_PERSIST;
+		    KFORK_CAP_PREFAULT | KFORK_CAP_POOL | KFORK_CAP_GENL | KFORK_CAP_PERSIST |
+		    KFORK_CAP_TOTALS;
 	caps.version = KFORK_VERSION;
 	caps.max_clones = KFORK_MAX_CLONES;
 	caps.max_mem_size = KFORK_MAX_MEM_SIZE;
@@ -100,6 +105,10 @@ static long kfork_get_caps(void __user *uarg)
 	caps.max_wset = KFORK_MAX_WSET;
 	caps.live_templates = atomic64_read(&kfork_live_templates);
 	caps.live_clones = atomic64_read(&kfork_live_clones);
+	caps.templates_total = atomic64_read(&kfork_total_templates);
+	caps.spawns_total = atomic64_read(&kfork_total_spawns);
+	caps.spawn_failures_total = atomic64_read(&kfork_total_spawn_failures);
+	caps.resets_total = atomic64_read(&kfork_total_resets);
 	if (copy_to_user(uarg, &caps, min_t(u32, usize, sizeof(caps))))
 		return -EFAULT;
 	return 0;

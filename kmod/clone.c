@@ -355,12 +355,14 @@ void kfork_clone_spawn_report(struct kfork_template *tmpl, const struct kfork_sp
 	/* An undone clone keeps its id here: its destroy event follows. */
 	if (err) {
 		atomic64_inc(&tmpl->spawn_failures);
+		atomic64_inc(&kfork_total_spawn_failures);
 		kfork_template_count_failure(tmpl, err);
 		trace_kfork_spawn_done(tmpl->id, out->clone_id, err, ns, false);
 		kfork_netlink_event(tmpl, KFORK_EVENT_SPAWN, out->clone_id, err, ns, 0);
 		return;
 	}
 	atomic64_inc(&tmpl->spawns);
+	atomic64_inc(&kfork_total_spawns);
 	trace_kfork_spawn_done(tmpl->id, out->clone_id, 0, ns, out->pooled);
 	kfork_netlink_event(tmpl, KFORK_EVENT_SPAWN, out->clone_id, 0, ns, out->prefaulted);
 }

@@ -33,6 +33,9 @@
 /* Module-wide counts of live objects, for the leak tests. */
 extern atomic64_t kfork_live_templates;
 extern atomic64_t kfork_live_clones;
+/* Module-wide totals since load, for KFORK_GET_CAPS (kfork stats). */
+extern atomic64_t kfork_total_templates, kfork_total_spawns, kfork_total_spawn_failures,
+		  kfork_total_resets;
 
 /* The template's frozen machine state, parsed: data of each item or NULL. */
 struct kfork_state {

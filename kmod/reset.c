@@ -171,6 +171,7 @@ static long kfork_clone_reset_pages(struct kfork_clone *clone, void __user *uarg
 	/* Every mapping survived: nothing to prefault. */
 	args.prefaulted = 0;
 	atomic64_inc(&tmpl->resets);
+	atomic64_inc(&kfork_total_resets);
 	atomic64_add(args.pages_reset, &tmpl->pages_copied);
 	if (copy_to_user(uarg, &args, min_t(u32, usize, sizeof(args))))
 		err = -EFAULT;

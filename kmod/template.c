@@ -277,6 +277,7 @@ long kfork_template_create(void __user *uarg)
 	fput(src);
 
 	atomic64_inc(&kfork_live_templates);
+	atomic64_inc(&kfork_total_templates);
 	/* In id order: the netlink dump resumes after the last id it sent. */
 	spin_lock(&kfork_templates_lock);
 	tmpl->id = ++kfork_next_template_id;

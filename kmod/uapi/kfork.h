@@ -31,6 +31,7 @@
 #define KFORK_CAP_POOL		_BITULL(4)	/* KFORK_TEMPLATE_POOL */
 #define KFORK_CAP_GENL		_BITULL(5)	/* generic netlink family KFORK_GENL_NAME */
 #define KFORK_CAP_PERSIST	_BITULL(6)	/* KFORK_TEMPLATE_PERSIST, _ATTACH, _REMOVE */
+#define KFORK_CAP_TOTALS	_BITULL(7)	/* struct kfork_caps has the *_total fields */
 
 struct kfork_caps {
 	__u32 size;		/* in */
@@ -43,6 +44,11 @@ struct kfork_caps {
 	__u32 max_wset;		/* out: most working-set entries */
 	__u64 live_templates;	/* out: template objects alive in the module */
 	__u64 live_clones;	/* out: clone objects alive in the module */
+	/* Since the module was loaded, every user's together (counts only). */
+	__u64 templates_total;	/* out: templates registered */
+	__u64 spawns_total;	/* out: clones spawned */
+	__u64 spawn_failures_total;	/* out */
+	__u64 resets_total;	/* out */
 };
 
 /*

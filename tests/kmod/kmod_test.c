@@ -20,7 +20,7 @@
 #include "kmod_fixture.h"
 
 /* The ABI's layout, as the module asserts it (kmod/chardev.c). */
-_Static_assert(sizeof(struct kfork_caps) == 56, "caps");
+_Static_assert(sizeof(struct kfork_caps) == 88, "caps");
 _Static_assert(sizeof(struct kfork_template_create) == 40, "template_create");
 _Static_assert(offsetof(struct kfork_template_create, state_ptr) == 24, "state_ptr");
 _Static_assert(sizeof(struct kfork_template_info) == 88, "template_info");

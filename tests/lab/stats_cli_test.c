@@ -6,8 +6,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include "../../kmod/uapi/kfork.h"
 #include "kfork.h"
 #include "kselftest_harness.h"
+#include "lib/internal.h"
 
 #define TINY_BIN	"build/tests/tiny.bin"
 
@@ -80,8 +87,9 @@ TEST_F(kmod, stats_shows_module_totals_and_the_open_template)
 {
 	NEED_KMOD();
 	ASSERT_EQ(0, sh("build/kfork stats", self->out, sizeof(self->out)));
-	EXPECT_TRUE(starts_with(self->out, "kfork.ko: 1 live templates, 2 live clones\ntemplate "))
+	EXPECT_TRUE(starts_with(self->out, "kfork.ko: 1 live templates, 2 live clones; since loaded: "))
 		TH_LOG("%s", self->out);
+	EXPECT_NE(NULL, strstr(self->out, " resets\ntemplate ")) TH_LOG("%s", self->out);
 	ASSERT_EQ(0, sh("build/kfork stats --json", self->out, sizeof(self->out)));
 	EXPECT_TRUE(starts_with(self->out, "{\"live_templates\":1,\"live_clones\":2,\"templates\":[{\"template\":"))
 		TH_LOG("%s", self->out);
@@ -98,13 +106,82 @@ TEST_F(kmod, stats_after_close_says_none_is_open)
 	/* kf_destroy() tears clones down on a library thread: give it a moment. */
 	for (int tries = 0; tries < 50; tries++) {
 		ASSERT_EQ(0, sh("build/kfork stats", self->out, sizeof(self->out)));
-		if (starts_with(self->out, "kfork.ko: 0 live templates, 0 live clones\n"))
+		if (starts_with(self->out, "kfork.ko: 0 live templates, 0 live clones;"))
 			break;
 		usleep(100000);
 	}
-	EXPECT_STREQ("kfork.ko: 0 live templates, 0 live clones\n"
-		     "no template is open or kept now (templates appear here while a process holds one open or kfork.ko keeps one)\n",
-		     self->out);
+	EXPECT_TRUE(starts_with(self->out, "kfork.ko: 0 live templates, 0 live clones; since loaded: "))
+		TH_LOG("%s", self->out);
+	EXPECT_NE(NULL, strstr(self->out, " resets\n"
+		     "no template is open or kept now (templates appear here while a process holds one open or kfork.ko keeps one)\n"))
+		TH_LOG("%s", self->out);
+}
+
+static long long since_loaded(const char *json, const char *key)
+{
+	char pat[64];
+	const char *p = strstr(json, "\"since_loaded\":");
+
+	snprintf(pat, sizeof(pat), "\"%s\":", key);
+	p = p ? strstr(p, pat) : NULL;
+	return p ? atoll(p + strlen(pat)) : -1;
+}
+
+/* Totals since the module loaded count every spawn and failure, each exactly once. */
+TEST_F(kmod, stats_totals_count_spawns_and_failures)
+{
+	struct kf_clone *c[2];
+	long long spawns, failed, templates;
+
+	NEED_KMOD();
+	ASSERT_EQ(0, sh("build/kfork stats --json", self->out, sizeof(self->out)));
+	spawns = since_loaded(self->out, "spawns");
+	failed = since_loaded(self->out, "spawn_failures");
+	templates = since_loaded(self->out, "templates");
+	ASSERT_LE(2, spawns) TH_LOG("%s", self->out);	/* the fixture's two */
+	ASSERT_LE(1, templates);
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &c[0])) TH_LOG("%s", kf_last_error());
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &c[1])) TH_LOG("%s", kf_last_error());
+	/* A template capped at one live clone: its second spawn fails (ENOSPC). */
+	{
+		struct kfork_template_create args = {
+			.size = sizeof(args), .max_clones = 1,
+		};
+		struct kf_template *u = NULL;
+		struct kfork_spawn sp[2];
+		int dev, tfd;
+
+		ASSERT_EQ(0, kf_template_open(self->path, KF_BACKEND_USER, &u));
+		args.mem_fd = u->memfd;
+		args.mem_size = u->mem_size;
+		args.state_ptr = (uintptr_t)u->state.buf;
+		args.state_len = u->state.len;
+		dev = open("/dev/kfork", O_RDWR | O_CLOEXEC);
+		tfd = ioctl(dev, KFORK_TEMPLATE_CREATE, &args);
+		close(dev);
+		ASSERT_LE(0, tfd);
+		for (int i = 0; i < 2; i++) {
+			memset(&sp[i], 0, sizeof(sp[i]));
+			sp[i].size = sizeof(sp[i]);
+		}
+		ASSERT_EQ(0, ioctl(tfd, KFORK_SPAWN, &sp[0]));
+		EXPECT_EQ(-1, ioctl(tfd, KFORK_SPAWN, &sp[1]));
+		EXPECT_EQ(ENOSPC, errno);
+		munmap((void *)(uintptr_t)sp[0].run_addr, sp[0].run_size);
+		munmap((void *)(uintptr_t)sp[0].mem_addr, sp[0].mem_size);
+		munmap((void *)(uintptr_t)sp[0].scratch_addr, sp[0].scratch_size);
+		close(sp[0].vcpu_fd);
+		close(sp[0].vm_fd);
+		close(sp[0].clone_fd);
+		close(tfd);
+		kf_template_close(u);
+	}
+	ASSERT_EQ(0, sh("build/kfork stats --json", self->out, sizeof(self->out)));
+	EXPECT_EQ(spawns + 3, since_loaded(self->out, "spawns")) TH_LOG("%s", self->out);
+	EXPECT_EQ(failed + 1, since_loaded(self->out, "spawn_failures")) TH_LOG("%s", self->out);
+	EXPECT_EQ(templates + 1, since_loaded(self->out, "templates")) TH_LOG("%s", self->out);
+	kf_destroy(c[0]);
+	kf_destroy(c[1]);
 }
 
 /* kfork template load: later runs attach (kept), stats say so, unload ends it. */

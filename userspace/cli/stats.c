@@ -206,12 +206,27 @@ static int module_totals(struct kfork_caps *caps)
 	return 0;
 }
 
+/* Live objects, then (modules that count them) every user's totals since the module loaded. */
+static void print_module_totals(const struct kfork_caps *caps)
+{
+	printf("kfork.ko: %llu live templates, %llu live clones",
+	       (unsigned long long)caps->live_templates, (unsigned long long)caps->live_clones);
+	if (caps->caps & KFORK_CAP_TOTALS)
+		printf("; since loaded: %llu templates, %llu spawns (%llu failed), %llu resets",
+		       (unsigned long long)caps->templates_total,
+		       (unsigned long long)caps->spawns_total,
+		       (unsigned long long)caps->spawn_failures_total,
+		       (unsigned long long)caps->resets_total);
+	printf("\n");
+}
+
 static const char stats_usage[] =
 	"usage: kfork stats [--json]\n"
 	"  kfork.ko's counters: live templates and clones module-wide (KFORK_GET_CAPS), then\n"
 	"  spawns, resets, pages and failures by errno of every template registered with it\n"
 	"  (generic netlink); needs kfork.ko loaded\n"
-	"  --json       one object: {\"live_templates\", \"live_clones\", \"templates\": [...]}\n"
+	"  --json       one object: {\"live_templates\", \"live_clones\", \"templates\": [...],\n"
+	"               \"since_loaded\": {\"templates\", \"spawns\", \"spawn_failures\", \"resets\"}}\n"
 	"  -h, --help   this text\n";
 
 int cmd_stats(int argc, char **argv)
@@ -237,8 +252,7 @@ int cmd_stats(int argc, char **argv)
 	if (ctx.json)
 		ctx.templates = json_array();
 	else
-		printf("kfork.ko: %llu live templates, %llu live clones\n",
-		       (unsigned long long)caps.live_templates, (unsigned long long)caps.live_clones);
+		print_module_totals(&caps);
 	nl_socket_modify_cb(sk, NL_CB_VALID, NL_CB_CUSTOM, stats_print, &ctx);
 	err = genl_send_simple(sk, family, KFORK_CMD_GET_STATS, KFORK_GENL_VERSION, NLM_F_DUMP);
 	if (err >= 0)
@@ -250,10 +264,16 @@ int cmd_stats(int argc, char **argv)
 		return CLI_EXIT_ERROR;
 	}
 	if (ctx.json)
-		json_print(json_pack("{s:I, s:I, s:o}",
+		json_print(json_pack("{s:I, s:I, s:o, s:o}",
 				     "live_templates", (json_int_t)caps.live_templates,
 				     "live_clones", (json_int_t)caps.live_clones,
-				     "templates", ctx.templates), stdout);
+				     "templates", ctx.templates,
+				     "since_loaded", !(caps.caps & KFORK_CAP_TOTALS) ? json_null() :
+				     json_pack("{s:I, s:I, s:I, s:I}",
+					       "templates", (json_int_t)caps.templates_total,
+					       "spawns", (json_int_t)caps.spawns_total,
+					       "spawn_failures", (json_int_t)caps.spawn_failures_total,
+					       "resets", (json_int_t)caps.resets_total)), stdout);
 	else if (!ctx.count)
 		/* A template lives as long as a process holds it open: after `kfork run`, none. */
 		printf("no template is open or kept now (templates appear here while a process holds one open or kfork.ko keeps one)\n");
