@@ -101,6 +101,8 @@ static const struct bad_input {
 	{ { "run", "-t", "x.tmpl", "--backend", "qemu", "--", "echo" }, "kfork: --backend qemu: expected" },
 	{ { "run", "-t", "x.tmpl", "--bogus", "--", "echo" }, "kfork run: unrecognized option '--bogus'" },
 	{ { "run", "--", "echo" }, "kfork: run needs -t TEMPLATE" },
+	{ { "run", "-t", "x.tmpl", "-f", "/nonexistent/s.sh" }, "kfork: -f /nonexistent/s.sh: No such file" },
+	{ { "run", "-t", "x.tmpl", "-f", "/dev/null", "--", "echo" }, "or -f FILE" },
 	{ { "template", "build", "--kind", "tiny", "-o", "x", "--mem", "lots" }, "kfork: --mem lots: expected" },
 	{ { "template", "build", "--kind", "tiny", "-o", "x", "--timeout", "-5" }, "kfork: --timeout -5:" },
 	{ { "template", "build", "--kind", "huge", "-o", "x" }, "kfork: unknown template kind 'huge'" },
@@ -229,6 +231,32 @@ TEST_F(tiny, run_exits_with_the_code_status)
 	CLI(&self->r, "run", "-t", self->path, "-n", "3", "--", "exit 2");
 	EXPECT_EQ(1, self->r.status) TH_LOG("-n with failing clones: %s", self->r.err);
 	EXPECT_NE(NULL, strstr(self->r.out, "3 failed"));
+}
+
+/* -f FILE runs the file's code; code past what one exec takes is refused, saying the limit. */
+TEST_F(tiny, run_file_runs_its_code_and_refuses_too_big)
+{
+	char script[80];
+	FILE *f;
+
+	NEED_TINY();
+	snprintf(script, sizeof(script), "%s.sh", self->path);
+	f = fopen(script, "w");
+	ASSERT_NE(NULL, f);
+	fputs("echo from-file", f);
+	fclose(f);
+	CLI(&self->r, "run", "-t", self->path, "-f", script);
+	EXPECT_EQ(0, self->r.status) TH_LOG("%s", self->r.err);
+	EXPECT_STREQ("from-file\n", self->r.out);
+	f = fopen(script, "w");
+	ASSERT_NE(NULL, f);
+	for (int i = 0; i < 100000; i++)
+		fputc('#', f);
+	fclose(f);
+	CLI(&self->r, "run", "-t", self->path, "-f", script);
+	EXPECT_EQ(125, self->r.status);
+	EXPECT_NE(NULL, strstr(self->r.err, "code is 100000 bytes, limit")) TH_LOG("%s", self->r.err);
+	unlink(script);
 }
 
 TEST_F(tiny, run_timeout_exits_124)

@@ -193,6 +193,32 @@ static void *slurp_stdin(size_t *len)
 	return buf;
 }
 
+/* The largest script -f reads: far past what one exec takes, so that exec says the limit. */
+#define CODE_FILE_MAX	(16u << 20)
+
+/* -f FILE: the whole file, or die saying why. */
+static char *read_code_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	size_t n;
+
+	if (!f)
+		die("-f %s: %s", path, strerror(errno));
+	buf = malloc(CODE_FILE_MAX + 1);
+	if (!buf)
+		die("-f %s: out of memory", path);
+	n = fread(buf, 1, CODE_FILE_MAX + 1, f);
+	if (ferror(f))
+		die("-f %s: %s", path, strerror(errno));
+	fclose(f);
+	if (n > CODE_FILE_MAX)
+		die("-f %s: larger than %u MiB", path, CODE_FILE_MAX >> 20);
+	buf[n] = 0;
+	*len = n;
+	return buf;
+}
+
 static int run_once(struct kf_template *tmpl, const struct run_opts *o, struct kf_exec_req *req)
 {
 	struct kf_exec_result res;
@@ -269,12 +295,14 @@ static int run_many(struct kf_template *tmpl, const struct run_opts *o, struct k
 
 static const char run_usage[] =
 	"usage: kfork run -t TEMPLATE [options] -- CODE\n"
+	"       kfork run -t TEMPLATE [options] -f FILE\n"
 	"  spawn a clone of TEMPLATE, run CODE in it, pass its output on, exit with its status\n"
 	"  -t, --template FILE    the template file (kfork template build)\n"
 	"  -b, --backend B        user (plain KVM ioctls) or kmod (/dev/kfork); default: kmod\n"
 	"                         where /dev/kfork exists; KFORK_BACKEND sets it too\n"
 	"  -l, --lang L           sh or python (default: python for python templates, else sh)\n"
 	"  -T, --timeout S        destroy the clone and exit 124 after S seconds (0.001 or more)\n"
+	"  -f, --file FILE        run the code in FILE instead of a CODE argument\n"
 	"  -i, --stdin            pass kfork's stdin to the code\n"
 	"  -j, --json             one JSON object: stdout, stderr, exit_code, spawn_us, exec_us,\n"
 	"                         total_us, open_us (template open), kept (attached to a\n"
@@ -291,14 +319,18 @@ static int cmd_run(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'T' }, { "json", no_argument, NULL, 'j' },
 		{ "count", required_argument, NULL, 'n' }, { "lang", required_argument, NULL, 'l' },
 		{ "stdin", no_argument, NULL, 'i' }, { "help", no_argument, NULL, 'h' },
+		{ "file", required_argument, NULL, 'f' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run_opts o = { .count = 0, .lang = -1 };
 	struct kf_exec_req req = { 0 };
+	const char *code_file = NULL;
 	struct kf_template *tmpl;
+	char *code_buf = NULL;
+	size_t code_len;
 	int c, err, status;
 
-	while ((c = getopt_long(argc, argv, "+t:b:T:jn:l:ih", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+t:b:T:jn:l:if:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': o.tmpl_path = optarg; break;
 		case 'b':
@@ -321,13 +353,20 @@ static int cmd_run(int argc, char **argv)
 				die("--lang %s: expected sh or python", optarg);
 			break;
 		case 'i': o.pass_stdin = 1; break;
+		case 'f': code_file = optarg; break;
 		case 'h': usage_exit(run_usage, 1);
 		default: usage_exit(run_usage, 0);
 		}
 	}
-	if (!o.tmpl_path || optind != argc - 1)
-		die("run needs -t TEMPLATE and exactly one CODE argument after -- (kfork run --help)");
-	o.code = argv[optind];
+	if (!o.tmpl_path || optind != argc - !code_file)
+		die("run needs -t TEMPLATE and exactly one CODE argument after --, or -f FILE (kfork run --help)");
+	if (code_file) {
+		code_buf = read_code_file(code_file, &code_len);
+		o.code = code_buf;
+	} else {
+		o.code = argv[optind];
+		code_len = strlen(o.code);
+	}
 	o.open_ns = now_ns();
 	err = kf_template_open(o.tmpl_path, o.backend, &tmpl);
 	if (err)
@@ -337,12 +376,13 @@ static int cmd_run(int argc, char **argv)
 		o.lang = kf_template_kind(tmpl) == KF_KIND_PYTHON ? KF_EXEC_PYTHON : KF_EXEC_SH;
 	req.lang = o.lang;
 	req.code = o.code;
-	req.code_len = strlen(o.code);
+	req.code_len = code_len;
 	req.timeout_ms = o.timeout_ms;
 	if (o.pass_stdin)
 		req.stdin_data = slurp_stdin(&req.stdin_len);
 	status = o.count ? run_many(tmpl, &o, &req) : run_once(tmpl, &o, &req);
 	kf_template_close(tmpl);
+	free(code_buf);
 	fflush(stdout);
 	return status;
 }
