@@ -9,7 +9,7 @@
 #   mbox     the host side of the mailbox rings (proto/kf_mbox.c, vmm/mbox.c)
 #   tplfile  the template file loader (lib/tplfile.c)
 #   state    kfork.ko's state blob parser (kmod/state_parse.c, against tests/fuzz/kshim/)
-# Seeds: tests/fuzz/corpus/<name>/ (made by build/fuzz/mkseeds, see tests/fuzz/mkseeds.c).
+# Seeds: tests/fuzz/corpus/<name>/, written by `make fuzz-seeds` (tests/fuzz/mkseeds.c).
 # Inputs that ever crashed one: tests/fuzz/crashes/<name>/, replayed by build/tests/host/fuzz_test
 # (make check), which also runs each target for a few seconds. New finds of `make fuzz` go
 # to build/fuzz/work/<name>/ (corpus and crash-* artefacts), never into the tree.
@@ -50,6 +50,14 @@ $(FUZZ_OUT)/state_fuzz: tests/fuzz/state_fuzz.c tests/fuzz/fuzz.h kmod/state_par
 		tests/fuzz/state_fuzz.c kmod/state_parse.c
 
 all: $(FUZZ_BINS)
+
+# Seed corpora: `make fuzz-seeds` rewrites tests/fuzz/corpus/ (commit the result).
+$(FUZZ_OUT)/mkseeds: tests/fuzz/mkseeds.c $(B)/libkfork.a $(LIB_HDRS)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(B)/libkfork.a -lz -lpthread
+fuzz-seeds: $(FUZZ_OUT)/mkseeds
+	$(Q)mkdir -p tests/fuzz/corpus && $(FUZZ_OUT)/mkseeds tests/fuzz/corpus
+.PHONY: fuzz-seeds
 
 # $(1): target. Seeds and crashes are read; new inputs are written to the work dir only.
 define fuzz_run
