@@ -117,7 +117,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	kf_ring_init(&guest_h2g, (uint8_t *)hdr + KF_MBOX_H2G_OFF, KF_MBOX_H2G_SIZE,
 		     &hdr->h2g_prod, &hdr->h2g_cons, 0);
 
-	while (in.left && steps++ < 256) {
+	while (in.left && steps++ < 64) {
 		uint8_t op = take(&in, 1);
 		uint32_t v, len;
 		int ret;
