@@ -99,6 +99,7 @@ FIXTURE(fuzz) {
 	uint8_t *state;			/* a mutable copy of the real state blob */
 	uint64_t mem_pages;
 	atomic_long calls, accepted_bad;
+	atomic_long ok_by_nr[0x40];	/* kfork calls that succeeded, by ioctl nr */
 	double deadline;
 };
 
@@ -112,8 +113,8 @@ static int kmsg_open(void)
 	return fd;
 }
 
-/* Records since kmsg_open() that show a kernel bug; each is printed. */
-static int kmsg_bad_records(int fd)
+/* Records since kmsg_open() that show a kernel bug; each is printed. *seen: records read. */
+static int kmsg_bad_records(int fd, int *seen)
 {
 	static const char *const bad[] = { "BUG:", "WARNING:", "general protection", "Oops" };
 	char rec[8192];
@@ -127,6 +128,7 @@ static int kmsg_bad_records(int fd)
 		if (n <= 0)
 			break;
 		rec[n] = 0;
+		(*seen)++;
 		for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 			if (strstr(rec, bad[i])) {
 				fprintf(stderr, "# kernel: %s", rec);
@@ -167,6 +169,12 @@ FIXTURE_SETUP(fuzz)
 	self->base_clones = caps.live_clones;
 	self->kmsg = kmsg_open();
 	ASSERT_LE(0, self->kmsg) TH_LOG("/dev/kmsg: %s", strerror(errno));
+	/* A record of our own, so the check afterwards proves it reads the log. */
+	s = "kfork ioctl_fuzz_test: start\n";
+	kvm = open("/dev/kmsg", O_WRONLY | O_CLOEXEC);
+	ASSERT_LE(0, kvm);
+	ASSERT_EQ((ssize_t)strlen(s), write(kvm, s, strlen(s)));
+	close(kvm);
 	ASSERT_EQ(0, pipe2(self->pipe_fd, O_CLOEXEC));
 	self->devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	self->closed_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -180,6 +188,8 @@ FIXTURE_SETUP(fuzz)
 	ASSERT_LE(0, atomic_load(&self->tfd)) TH_LOG("KFORK_TEMPLATE_CREATE: %s", strerror(errno));
 	atomic_init(&self->calls, 0);
 	atomic_init(&self->accepted_bad, 0);
+	for (int i = 0; i < 0x40; i++)
+		atomic_init(&self->ok_by_nr[i], 0);
 }
 
 FIXTURE_TEARDOWN(fuzz)
@@ -500,7 +510,7 @@ static void unmap_spawn_out(const struct kfork_spawn *sp, uint32_t size)
 static void check_aftermath(struct __test_metadata *_metadata, struct _test_data_fuzz *self)
 {
 	struct kfork_spawn sp;
-	int tfd;
+	int tfd, seen = 0;
 
 	for (int i = 0; i < NCLONES; i++) {
 		spawned_destroy(atomic_exchange(&self->slot[i].clone, NULL));
@@ -523,10 +533,27 @@ static void check_aftermath(struct __test_metadata *_metadata, struct _test_data
 	kf_raw_close(&sp);
 	close(tfd);
 	EXPECT_EQ(0, kf_live_settles(self->base_templates, self->base_clones));
-	EXPECT_EQ(0, kmsg_bad_records(self->kmsg)) TH_LOG("the kernel log shows a bug (above)");
+	EXPECT_EQ(0, kmsg_bad_records(self->kmsg, &seen)) TH_LOG("the kernel log shows a bug (above)");
+	EXPECT_LE(1, seen) TH_LOG("read nothing from /dev/kmsg, not even our own start record");
 	EXPECT_EQ(0, atomic_load(&self->accepted_bad))
 		TH_LOG("calls with an unknown flag or non-zero pad succeeded");
-	TH_LOG("%ld calls", atomic_load(&self->calls));
+	TH_LOG("%ld calls; succeeded: create %ld, caps %ld, info %ld, wset %ld, spawn %ld, "
+	       "batch %ld, pool %ld, reset %ld", atomic_load(&self->calls),
+	       atomic_load(&self->ok_by_nr[_IOC_NR(KFORK_TEMPLATE_CREATE)]),
+	       atomic_load(&self->ok_by_nr[_IOC_NR(KFORK_GET_CAPS)]),
+	       atomic_load(&self->ok_by_nr[_IOC_NR(KFORK_TEMPLATE_INFO)]),
+	       atomic_load(&self->ok_by_nr[_IOC_NR(KFORK_TEMPLATE_SET_WSET)]),
+	       atomic_load(&self->ok_by_nr[_IOC_NR(KFORK_SPAWN)]),
+	       atomic_load(&self->ok_by_nr[_IOC_NR(KFORK_SPAWN_BATCH)]),
+	       atomic_load(&self->ok_by_nr[_IOC_NR(KFORK_TEMPLATE_POOL)]),
+	       atomic_load(&self->ok_by_nr[_IOC_NR(KFORK_CLONE_RESET)]));
+}
+
+/* Counts a kfork call that succeeded. */
+static void count_ok(struct _test_data_fuzz *self, unsigned long cmd, long ret)
+{
+	if (ret >= 0 && _IOC_TYPE(cmd) == KFORK_IOC)
+		atomic_fetch_add(&self->ok_by_nr[_IOC_NR(cmd) & 0x3f], 1);
 }
 
 /* ---- single thread: random numbers, random structs, random fds --------------- */
@@ -569,6 +596,7 @@ TEST_F_TIMEOUT(fuzz, random_ioctls, 150)
 			cmd = _IOC(dir, KFORK_IOC, nr, rnd_below(&r, 2) ? 64 : rnd_below(&r, 1 << 14));
 		uarg = rnd_below(&r, 16) ? (uintptr_t)arg : pick_ptr(self, &a, &r);
 		ret = ioctl(fd, cmd, (unsigned long)uarg);
+		count_ok(self, cmd, ret);
 		n++;
 		if (ret >= 0) {
 			ok++;
@@ -652,6 +680,7 @@ static void *race(void *arg)
 				free(c);
 				break;
 			}
+			count_ok(self, KFORK_SPAWN, 0);
 			atomic_store(&s->fd, c->sp.clone_fd);
 			spawned_destroy(atomic_exchange(&s->clone, c));
 			break;
@@ -665,6 +694,7 @@ static void *race(void *arg)
 			if (old >= 0)
 				close(old);
 			fresh = kf_raw_template(self->user, 4);
+			count_ok(self, KFORK_TEMPLATE_CREATE, fresh);
 			if (fresh >= 0) {
 				old = atomic_exchange(&self->tfd, fresh);
 				if (old >= 0)
@@ -681,11 +711,11 @@ static void *race(void *arg)
 				w->flags = w->pad0 = 0;
 				w->entries_ptr = (uintptr_t)(a.base + 4096);
 			}
-			ioctl(tfd, KFORK_TEMPLATE_SET_WSET, p);
+			count_ok(self, KFORK_TEMPLATE_SET_WSET, ioctl(tfd, KFORK_TEMPLATE_SET_WSET, p));
 			break;
 		case 5:	/* reset a clone another thread may be destroying */
 			fill_args(self, &a, &r, _IOC_NR(KFORK_CLONE_RESET), &p);
-			ioctl(atomic_load(&s->fd), KFORK_CLONE_RESET, p);
+			count_ok(self, KFORK_CLONE_RESET, ioctl(atomic_load(&s->fd), KFORK_CLONE_RESET, p));
 			break;
 		case 6: {	/* a batch, destroyed at once */
 			struct kfork_spawn e[2];
@@ -698,19 +728,21 @@ static void *race(void *arg)
 			memset(e, 0, sizeof(e));
 			e[0].size = e[1].size = sizeof(e[0]);
 			got = ioctl(tfd, KFORK_SPAWN_BATCH, &b);
+			count_ok(self, KFORK_SPAWN_BATCH, got > 0 ? 0 : -1);
 			for (int i = 0; got > 0 && i < 2; i++)
 				if (!e[i].status && e[i].clone_fd > 0)
 					kf_raw_close(&e[i]);
 			break;
 		}
 		case 7:	/* the pool: fill, drain */
-			kf_raw_pool(tfd, (unsigned int)rnd_below(&r, 3),
-				    rnd_below(&r, 2) ? KFORK_POOL_NO_FILL : 0, NULL);
+			count_ok(self, KFORK_TEMPLATE_POOL,
+				 kf_raw_pool(tfd, (unsigned int)rnd_below(&r, 3),
+					     rnd_below(&r, 2) ? KFORK_POOL_NO_FILL : 0, NULL));
 			break;
 		case 8: {
 			struct kfork_template_info info;
 
-			kf_raw_info(tfd, &info);
+			count_ok(self, KFORK_TEMPLATE_INFO, kf_raw_info(tfd, &info));
 			break;
 		}
 		default: {	/* any kfork number at any of the shared fds */
