@@ -369,11 +369,13 @@ static int fill_args(struct _test_data_fuzz *self, struct argbuf *a, uint64_t *r
 	case _IOC_NR(KFORK_TEMPLATE_SET_WSET): {
 		struct kfork_template_wset *c = (void *)p;
 		uint64_t *e = (uint64_t *)(p + 4096);
+		int junk;
 
 		c->size = pick_size(r, sizeof(*c));
 		SET_FLAGS(c, 0);
+		junk = rnd_below(r, 2);	/* half the sets are all in range: they get past the checks */
 		for (int i = 0; i < 512; i++)	/* gfns in range, past it, with junk bits */
-			e[i] = rnd_below(r, 3) ? rnd_below(r, self->mem_pages) |
+			e[i] = !junk || rnd_below(r, 64) ? rnd_below(r, self->mem_pages) |
 				(rnd_below(r, 2) ? KFORK_WSET_WRITE : 0) : rnd(r);
 		c->entries_ptr = rnd_below(r, 2) ? (uintptr_t)e : pick_ptr(self, a, r);
 		c->nr_entries = rnd_below(r, 2) ? (uint32_t)rnd_below(r, 513) :
