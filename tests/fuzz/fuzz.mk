@@ -59,23 +59,8 @@ fuzz-seeds: $(FUZZ_OUT)/mkseeds
 	$(Q)mkdir -p tests/fuzz/corpus && $(FUZZ_OUT)/mkseeds tests/fuzz/corpus
 .PHONY: fuzz-seeds
 
-# $(1): target. Seeds and crashes are read; new inputs are written to the work dir only.
-define fuzz_run
-	@mkdir -p $(FUZZ_OUT)/work/$(1)/corpus
-	@echo "fuzz: $(1) for $(FUZZ_SECONDS) s (work dir $(FUZZ_OUT)/work/$(1))"
-	$(Q)$(FUZZ_OUT)/$(1)_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
-		-max_len=65536 -print_final_stats=1 -artifact_prefix=$(FUZZ_OUT)/work/$(1)/ \
-		$(FUZZ_OUT)/work/$(1)/corpus tests/fuzz/corpus/$(1) \
-		$(wildcard tests/fuzz/crashes/$(1)) >$(FUZZ_OUT)/work/$(1)/log 2>&1 || \
-		{ tail -40 $(FUZZ_OUT)/work/$(1)/log; echo "fuzz: $(1) FAILED: see $(FUZZ_OUT)/work/$(1)/log and crash-* there"; exit 1; }
-	@grep -E '^#[0-9]+[[:space:]]+DONE' $(FUZZ_OUT)/work/$(1)/log | sed 's/^/fuzz: $(1): /'
-	@grep -E '^stat::(number_of_executed_units|average_exec_per_sec|new_units_added|peak_rss_mb)' \
-		$(FUZZ_OUT)/work/$(1)/log | sed 's/^/fuzz: $(1): /'
-endef
-
 fuzz: $(patsubst %,$(FUZZ_OUT)/%_fuzz,$(FUZZ))
-	$(foreach t,$(FUZZ),$(call fuzz_run,$(t))
-	)
+	$(Q)for t in $(FUZZ); do tests/fuzz/fuzz.sh $$t $(FUZZ_SECONDS) || exit 1; done
 else
 fuzz:
 	@echo "fuzz: clang's libFuzzer not found ($(FUZZ_CC) -fsanitize=fuzzer): apt-get install clang-14 libclang-rt-14-dev"; exit 1
