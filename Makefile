@@ -45,6 +45,7 @@ include kmod/kmod.mk
 include userspace/bpf/bpf.mk
 include guest/guest.mk
 include tests/tests.mk
+include tests/fuzz/fuzz.mk
 include tests/lab/lab.mk
 include bench/bench.mk
 include install.mk

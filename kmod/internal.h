@@ -15,6 +15,7 @@
 #include <linux/types.h>
 #include <linux/wait.h>
 
+#include "state_parse.h"
 #include "uapi/kfork.h"
 
 /* The release, as MODULE_VERSION, dkms.conf's PACKAGE_VERSION and libkfork's KF_VERSION_STRING. */
@@ -36,15 +37,6 @@ extern atomic64_t kfork_live_clones;
 /* Module-wide totals since load, for KFORK_GET_CAPS (kfork stats). */
 extern atomic64_t kfork_total_templates, kfork_total_spawns, kfork_total_spawn_failures,
 		  kfork_total_resets;
-
-/* The template's frozen machine state, parsed: data of each item or NULL. */
-struct kfork_state {
-	void *buf;
-	u32 len;
-	const void *item[KFORK_STATE_MAX];
-	u32 item_len[KFORK_STATE_MAX];
-	u32 max_item_len;
-};
 
 /*
  * What a fresh vCPU of this template holds for everything the template does
@@ -176,7 +168,6 @@ void kfork_template_put(struct kfork_template *tmpl);
 void kfork_template_count_failure(struct kfork_template *tmpl, int err);
 
 /* state.c */
-int kfork_state_parse(struct kfork_state *st);
 int kfork_state_capture_defaults(struct kfork_template *tmpl, struct file *vcpu,
 				 struct kfork_scratch *s);
 void kfork_state_free_defaults(struct kfork_state_defaults *d);

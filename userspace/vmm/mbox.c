@@ -117,6 +117,8 @@ int mbox_send(struct mbox *m, struct vm *vm, const void *buf, size_t len)
 {
 	if (!m->on)
 		return kf_reject(-EPROTO, "%s: mailbox is down", vm->name);
+	if (!len)	/* nothing to queue, and m->pend may still be NULL */
+		return mbox_pump(m, vm);
 	if (m->pend_head + m->pend_len + len > m->pend_cap) {
 		size_t cap = m->pend_cap ? m->pend_cap : 4096;
 		uint8_t *p;
