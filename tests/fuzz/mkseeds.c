@@ -197,6 +197,7 @@ static void state_blob(struct blob *b, int with_xsave)
 
 static void seeds_state_and_tplfile(void)
 {
+	static const uint64_t wset[2] = { 0, 5 | KF_WSET_WRITE };
 	static struct blob b;
 	static uint8_t mem[16 * VM_PAGE_SIZE], file[1 << 17];
 	char tmp[] = "/tmp/kfork-mkseeds-XXXXXX", path[64];
@@ -221,7 +222,9 @@ static void seeds_state_and_tplfile(void)
 			exit(1);
 		}
 		snprintf(path, sizeof(path), "%s/t.tpl", tmp);
-		if (tplfile_write(path, xsave ? KF_KIND_PYTHON : KF_KIND_MINIMAL, mem, sizeof(mem), &st)) {
+		/* The xsave one with a working set of two frames, one written. */
+		if (tplfile_write(path, xsave ? KF_KIND_PYTHON : KF_KIND_MINIMAL, mem, sizeof(mem), &st,
+				  xsave ? wset : NULL, xsave ? 2 : 0)) {
 			fprintf(stderr, "mkseeds: tplfile_write: %s\n", kf_last_error());
 			exit(1);
 		}

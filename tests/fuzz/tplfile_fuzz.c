@@ -54,9 +54,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	tmpl.memfd = -1;
 	tmpl.kmod_fd = -1;
 	snprintf(tmpl.name, sizeof(tmpl.name), "fuzz.tpl");
-	err = tplfile_read(path, &tmpl);
+	/* Control bit 1: as kmod attach reads it (header, state, mailbox header; no pages). */
+	err = tplfile_read(path, &tmpl, !!(data[0] & 2));
 	FUZZ_CHECK(err <= 0 && err > -4096);
-	if (!err) {
+	if (!err && tmpl.meta_only) {
+		FUZZ_CHECK(tmpl.memfd < 0 && tmpl.state.item[ST_CPUID]);
+	} else if (!err) {
 		uint64_t mem_size;
 
 		memcpy(&mem_size, file + TPL_MEMSIZE_OFF, 8);
@@ -74,6 +77,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (tmpl.memfd >= 0)
 		close(tmpl.memfd);
+	for (uint64_t i = 0; i < tmpl.wset_len; i++)
+		FUZZ_CHECK((tmpl.wset[i] & KF_WSET_GFN_MASK) < tmpl.mem_size / 4096);
+	free(tmpl.wset);
 	state_free(&tmpl.state);
 	close(fd);
 	free(file);
