@@ -57,7 +57,7 @@ $(KMOD_DEBUG_KO): $(KMOD_SRCS) $(LAB_DEBUG_VMLINUX)
 	$(Q)cp -p $(filter-out kmod/uapi/%,$(KMOD_SRCS)) $(KMOD_DEBUG_OUT)/
 	$(Q)cp -p $(wildcard kmod/uapi/*.h) $(KMOD_DEBUG_OUT)/uapi/
 	$(Q)kdir=$$(tests/lab/build-debug-kernel.sh) && \
-		$(MAKE) -C $$kdir/build M=$(abspath $(KMOD_DEBUG_OUT)) W=1 $(if $(CI),KCFLAGS=-Werror) \
+		$(MAKE) -C $$kdir/build M=$(abspath $(KMOD_DEBUG_OUT)) KFORK_FAULT_KNOB=y W=1 $(if $(CI),KCFLAGS=-Werror) \
 		$(if $(filter 1,$(V)),V=1) modules >$(KMOD_DEBUG_OUT)/build.log 2>&1 || \
 		{ cat $(KMOD_DEBUG_OUT)/build.log; exit 1; }
 	$(Q)grep -i 'warning' $(KMOD_DEBUG_OUT)/build.log || true
