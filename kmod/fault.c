@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-only
-/* fault.c - debug builds only: deliberate kernel bugs on request, for tests/lab/debug-selftest.sh. */
+/* fault.c - debug builds only: deliberate kernel bugs on request (tests/lab/debug-selftest.sh). */
 #include <linux/kernel.h>
 #include <linux/moduleparam.h>
 #include <linux/mutex.h>
