@@ -78,6 +78,11 @@ check_lab_debug()
 		echo "# already in a lab: no debug lab boot from inside it"
 		return
 	fi
+	if [[ "${DEBUG_KERNEL:-1}" == 0 ]]; then
+		TAP_SKIPPED=$((TAP_SKIPPED + 1))
+		TAP_SKIPS+=("lab-debug (DEBUG_KERNEL=0: the debug kernel was left out)")
+		return
+	fi
 	if [[ ! -f build/kmod-debug/kfork.ko ]]; then
 		tap_fail "lab-debug: build/kmod-debug/kfork.ko missing: make all (make kmod-debug) builds it"
 		return
