@@ -200,7 +200,7 @@ lab_prepare_debian()
 	LAB_KVER=$kver
 }
 
-# The debug kernel comes from its own cache (built there if missing: ~30 min);
+# The debug kernel comes from its own cache (built there if missing: 26 CPU-min);
 # its initramfs has no module to load.
 lab_prepare_debug()
 {

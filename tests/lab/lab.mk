@@ -21,8 +21,9 @@ lab-prepare:
 	$(Q)tests/lab/lab.sh prepare
 
 # The lab's debug kernel (KASAN, lockdep, kmemleak; tests/lab/build-debug-kernel.sh),
-# cached in $(KFORK_CACHE)/debug-kernel/<key>/ like the guest kernel: ~30 min on 2
-# cores from an empty cache, after the guest kernel (never both builds at once).
+# cached in $(KFORK_CACHE)/debug-kernel/<key>/ like the guest kernel: 26 CPU-min
+# (51 min wall on 2 cores shared with other builds)
+# from an empty cache, after the guest kernel (never both builds at once).
 # This copy of its vmlinux is what make compares timestamps against.
 # make DEBUG_KERNEL=0 leaves it (and build/kmod-debug/kfork.ko) out (see Makefile).
 ifeq ($(DEBUG_KERNEL),1)
