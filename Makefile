@@ -7,7 +7,7 @@
 #   make install    PREFIX=/usr/local DESTDIR= (install.mk)
 #   make V=1        show the commands
 #
-# Long-lived artefacts (guest kernel, lab kernel) live in $(KFORK_CACHE), outside
+# Long-lived artefacts (guest kernel, lab kernels) live in $(KFORK_CACHE), outside
 # the tree, keyed by what they are built from.
 
 KFORK_CACHE ?= $(HOME)/.cache/kfork
@@ -39,6 +39,11 @@ $(KSELFTEST_H) &:
 	$(Q)tar -xJf $(KSRC_TAR) -C $(B) --strip-components=4 --wildcards \
 		'linux-source-6.1/tools/testing/selftests/kselftest*.h'
 	$(Q)mv $(B)/kselftest*.h $(B)/include/
+
+# The lab's debug kernel (tests/lab/lab.mk) and kfork.ko built against it
+# (kmod/kmod.mk): make DEBUG_KERNEL=0 leaves both out of `make all`.
+DEBUG_KERNEL ?= 1
+LAB_DEBUG_VMLINUX := $(B)/debug-kernel/vmlinux
 
 include userspace/userspace.mk
 include kmod/kmod.mk

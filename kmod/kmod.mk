@@ -3,6 +3,8 @@
 #
 #   make kmod             build/kmod/kfork.ko (part of `make all` when headers are present)
 #   make kmod-checkpatch  checkpatch.pl --strict over kmod/ (from linux-source-6.1)
+#   make kmod-debug       build/kmod-debug/kfork.ko against the lab's debug kernel
+#                         (tests/lab/build-debug-kernel.sh; part of `make all`)
 #
 # KMOD_KVER defaults to the kernel the linux-headers-amd64 package is for (never
 # `uname -r`: the build host's kernel is not the one the module loads into).
@@ -39,6 +41,26 @@ kmod:
 	@echo "kmod: linux-headers-amd64 not installed: kfork.ko not built (apt-get install linux-headers-amd64)"
 all: kmod
 endif
+
+# The same sources against the debug kernel's build tree, whose KVM is built in:
+# its exports (kvm_get_kvm, kvm_mmu_page_fault, ...) come from vmlinux's Module.symvers.
+# The tree's path is the cache key's, so ask the build script (instant once built).
+KMOD_DEBUG_OUT := $(B)/kmod-debug
+KMOD_DEBUG_KO := $(KMOD_DEBUG_OUT)/kfork.ko
+.PHONY: kmod-debug
+kmod-debug: $(KMOD_DEBUG_KO)
+ifeq ($(DEBUG_KERNEL),1)
+all: kmod-debug
+endif
+$(KMOD_DEBUG_KO): $(KMOD_SRCS) $(LAB_DEBUG_VMLINUX)
+	@mkdir -p $(KMOD_DEBUG_OUT)/uapi
+	$(Q)cp -p $(filter-out kmod/uapi/%,$(KMOD_SRCS)) $(KMOD_DEBUG_OUT)/
+	$(Q)cp -p $(wildcard kmod/uapi/*.h) $(KMOD_DEBUG_OUT)/uapi/
+	$(Q)kdir=$$(tests/lab/build-debug-kernel.sh) && \
+		$(MAKE) -C $$kdir/build M=$(abspath $(KMOD_DEBUG_OUT)) KFORK_FAULT_KNOB=y W=1 $(if $(CI),KCFLAGS=-Werror) \
+		$(if $(filter 1,$(V)),V=1) modules >$(KMOD_DEBUG_OUT)/build.log 2>&1 || \
+		{ cat $(KMOD_DEBUG_OUT)/build.log; exit 1; }
+	$(Q)grep -i 'warning' $(KMOD_DEBUG_OUT)/build.log || true
 
 # checkpatch.pl and its data files come from Debian's linux-source-6.1, unmodified.
 KMOD_CHECKPATCH := $(B)/checkpatch/scripts/checkpatch.pl

@@ -8,8 +8,13 @@
 # build/tests/lab/ and build/tests/kmod/ there and writes its counts to a file in
 # build/lab/. A lab that does not come up counts as 1 failed. Results are counted per
 # test case (see tests/tap.sh); the exit status is 1 if anything failed.
+# Debug half: a second lab boot, under the debug kernel (LAB_KERNEL=debug:
+# KASAN, lockdep, kmemleak, panic_on_warn), runs build/tests/kmod/ against
+# build/kmod-debug/kfork.ko; every kernel report counts as a failure, named
+# "lab-debug: KASAN: ...", like every test result of that boot.
 #
 #   KFORK_CHECK=host   only the host half       KFORK_CHECK=lab   only the lab half
+#   KFORK_CHECK=lab-debug   only the debug half
 #   KFORK_LAB_TEST_DIRS, KFORK_TEST_TIMEOUT are passed on to the lab (see run-in-lab.sh, tap.sh)
 # Run from the tree root (make check does).
 set -euo pipefail
@@ -61,16 +66,62 @@ check_lab()
 	fi
 }
 
+# A panic (panic_on_warn turns each WARN and KASAN report into one) stops the
+# boot before run-in-lab.sh can look: then the console, where panic_print
+# replayed the whole kernel log, is scanned instead.
+check_lab_debug()
+{
+	local results console rc=0 line n=0 start=$SECONDS
+
+	echo "# ======== kmod tests under the debug kernel (second lab boot: build/tests/kmod, KASAN, lockdep, kmemleak)"
+	if [[ "${KFORK_LAB:-}" == 1 ]]; then
+		echo "# already in a lab: no debug lab boot from inside it"
+		return
+	fi
+	if [[ "${DEBUG_KERNEL:-1}" == 0 ]]; then
+		TAP_SKIPPED=$((TAP_SKIPPED + 1))
+		TAP_SKIPS+=("lab-debug (DEBUG_KERNEL=0: the debug kernel was left out)")
+		return
+	fi
+	if [[ ! -f build/kmod-debug/kfork.ko ]]; then
+		tap_fail "lab-debug: build/kmod-debug/kfork.ko missing: make all (make kmod-debug) builds it"
+		return
+	fi
+	mkdir -p build/lab
+	results=build/lab/results-debug-$$-$RANDOM
+	console=build/lab/debug-console.txt
+	rm -f "$results"
+	LAB_KERNEL=debug LAB_CONSOLE_LOG=$console tests/lab/lab.sh run \
+		"$(lab_env)KFORK_LAB_TEST_DIRS=build/tests/kmod tests/lab/run-in-lab.sh $results" || rc=$?
+	if [[ -f "$results" ]]; then
+		tap_read_counts "$results" "lab-debug: "
+		rm -f "$results"
+	else
+		TAP_COMPLETE=0
+	fi
+	if [[ $TAP_COMPLETE -ne 1 ]]; then
+		while IFS= read -r line; do
+			tap_fail "$line"
+			n=$((n + 1))
+		done < <(tests/lab/klog-scan.sh -p "lab-debug: " "$console" || true)
+		[[ $n -ne 0 ]] ||
+			tap_fail "lab-debug: the debug lab stopped before all kmod tests ran (lab.sh exit status $rc; see the lab: line above)"
+	fi
+	echo "# debug lab: $((SECONDS - start)) s, console kept in $console"
+}
+
 main()
 {
 	case "${KFORK_CHECK:-all}" in
 	all)
 		check_host
 		check_lab
+		check_lab_debug
 		;;
 	host) check_host ;;
 	lab) check_lab ;;
-	*) tap_fail "run.sh: KFORK_CHECK='$KFORK_CHECK' is not host, lab or empty" ;;
+	lab-debug) check_lab_debug ;;
+	*) tap_fail "run.sh: KFORK_CHECK='$KFORK_CHECK' is not host, lab, lab-debug or empty" ;;
 	esac
 	tap_print_summary
 	[[ $TAP_FAILED -eq 0 ]]

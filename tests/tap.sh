@@ -146,10 +146,11 @@ tap_write_counts()
 	mv -f "$out.tmp" "$out"
 }
 
-# tap_read_counts FILE: adds FILE's totals; TAP_COMPLETE=1 if its writer got to the end.
+# tap_read_counts FILE [PREFIX]: adds FILE's totals, PREFIX before each failure's and
+# skip's name; TAP_COMPLETE=1 if its writer got to the end.
 tap_read_counts()
 {
-	local file=$1 key value
+	local file=$1 prefix=${2:-} key value
 
 	TAP_COMPLETE=0
 	while IFS=' ' read -r key value; do
@@ -158,8 +159,8 @@ tap_read_counts()
 		passed) TAP_PASSED=$((TAP_PASSED + value)) ;;
 		failed) TAP_FAILED=$((TAP_FAILED + value)) ;;
 		skipped) TAP_SKIPPED=$((TAP_SKIPPED + value)) ;;
-		failure) TAP_FAILURES+=("$value") ;;
-		skip) TAP_SKIPS+=("$value") ;;
+		failure) TAP_FAILURES+=("$prefix$value") ;;
+		skip) TAP_SKIPS+=("$prefix$value") ;;
 		esac
 	done <"$file"
 }

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # init.sh - /init of the lab VM: load KVM and 9p, mount the host and the tree, run CMD, report its status.
 #
-# Runs as PID 1 under busybox ash. The host passes kfork_lab.{nonce,tree,cmd,hostcache,verbose}
+# Runs as PID 1 under busybox ash. The host passes kfork_lab.{nonce,tree,cmd,hostcache,verbose,kernel}
 # on the kernel command line (dotted names so the kernel neither puts them in our
 # environment nor hands them to a module). Two lines are for the host only and carry
 # the per-run nonce so nothing CMD prints can fake them:
@@ -23,6 +23,9 @@ TREE=
 CMDFILE=
 HOSTCACHE=
 VERBOSE=0
+# debian: Debian's kernel, KVM and 9p are modules in the initramfs. debug: the
+# debug kernel (tests/lab/build-debug-kernel.sh), all of it built in.
+KERNEL_KIND=debian
 
 lab_fatal()
 {
@@ -58,6 +61,7 @@ lab_parse_cmdline()
 		kfork_lab.cmd=*) CMDFILE=${word#*=} ;;
 		kfork_lab.hostcache=*) HOSTCACHE=${word#*=} ;;
 		kfork_lab.verbose=*) VERBOSE=${word#*=} ;;
+		kfork_lab.kernel=*) KERNEL_KIND=${word#*=} ;;
 		esac
 	done
 	[ "$NONCE" != unset ] || lab_fatal "no kfork_lab.nonce on the kernel command line (boot the lab with tests/lab/lab.sh)"
@@ -74,6 +78,11 @@ lab_insmod()
 lab_load_kvm()
 {
 	grep -qw svm /proc/cpuinfo || lab_fatal "lab CPU has no svm flag (QEMU needs -cpu ...,+svm)"
+	if [ "$KERNEL_KIND" = debug ]; then
+		[ -c /dev/kvm ] || lab_fatal "/dev/kvm missing under the debug kernel (CONFIG_KVM_AMD=y in tests/lab/debug-kernel.config?)"
+		lab_say "kvm-amd built in"
+		return
+	fi
 	for mod in $KVM_MODULES; do
 		lab_insmod "$mod"
 	done
@@ -85,14 +94,17 @@ lab_load_kvm()
 # a test (libkfork seeds every clone) would block for seconds.
 lab_load_rng()
 {
+	[ "$KERNEL_KIND" = debug ] && return	# built in there
 	lab_insmod virtio-rng	# the hwrng core is built in
 }
 
 lab_mount_host()
 {
-	for mod in $P9_MODULES; do
-		lab_insmod "$mod"
-	done
+	if [ "$KERNEL_KIND" != debug ]; then
+		for mod in $P9_MODULES; do
+			lab_insmod "$mod"
+		done
+	fi
 	mkdir -p /host
 	err=$(mount -t 9p -o "ro,$P9_OPTS" hostroot /host 2>&1) ||
 		lab_fatal "mount 9p hostroot (host /) on /host failed: $err"
@@ -112,6 +124,10 @@ lab_mount_host()
 	mount -t tmpfs -o mode=1777 tmpfs /host/dev/shm || lab_fatal "mount tmpfs on /host/dev/shm failed"
 	mount -t tracefs tracefs /host/sys/kernel/tracing || lab_fatal "mount tracefs on /sys/kernel/tracing failed"
 	mount -t bpf bpf /host/sys/fs/bpf || lab_fatal "mount bpffs on /sys/fs/bpf failed"
+	# kmemleak's report and its scan trigger live in debugfs.
+	if [ "$KERNEL_KIND" = debug ]; then
+		mount -t debugfs debugfs /host/sys/kernel/debug || lab_fatal "mount debugfs on /sys/kernel/debug failed"
+	fi
 	lab_say "host root and $TREE mounted"
 }
 
@@ -120,7 +136,10 @@ lab_mount_host()
 lab_load_kfork()
 {
 	KFORK_KMOD=absent
-	for ko in build/kmod/kfork.ko kmod/kfork.ko; do
+	kos="build/kmod/kfork.ko kmod/kfork.ko"
+	# Built against Debian's headers, kfork.ko would not load here (other vermagic).
+	[ "$KERNEL_KIND" = debug ] && kos=build/kmod-debug/kfork.ko
+	for ko in $kos; do
 		[ -f "/host$TREE/$ko" ] || continue
 		if err=$(insmod "/host$TREE/$ko" 2>&1); then
 			echo "lab: insmod $ko: loaded"
@@ -145,7 +164,7 @@ lab_run_cmd()
 		PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 		HOME=/tmp TMPDIR=/tmp TERM=dumb LANG=C.UTF-8 \
 		KFORK_LAB=1 KFORK_CACHE="$TREE/build/lab/cache" KFORK_HOST_CACHE="$HOSTCACHE" \
-		KFORK_KMOD="$KFORK_KMOD" \
+		KFORK_KMOD="$KFORK_KMOD" KFORK_LAB_KERNEL="$KERNEL_KIND" \
 		/bin/sh -c 'cd "$1" && exec /bin/sh "$2"' lab-cmd "$TREE" "$CMDFILE" </dev/null
 	status=$?
 	lab_say "CMD exited $status"

@@ -1,10 +1,16 @@
 # SPDX-License-Identifier: GPL-2.0-only
 # lab-prepare.sh - builds the lab's cached kernel, modules and initramfs (sourced by lab.sh).
 #
+# LAB_KERNEL picks the kernel: debian (default) is Debian's own, KVM and 9p as
+# modules; debug is tests/lab/build-debug-kernel.sh's (KASAN, lockdep, kmemleak),
+# everything built in, so its initramfs carries no module.
+#
 # Cache layout, one directory per kernel release, never half written:
 #   $KFORK_CACHE/lab/$KVER/vmlinux            uncompressed kernel, booted through PVH
 #   $KFORK_CACHE/lab/$KVER/modules/*.ko       KVM + 9p modules, exactly as Debian ships them
 #   $KFORK_CACHE/lab/$KVER/lab-<key>.cpio.gz  busybox + modules + init.sh; <key> hashes its inputs
+#   $KFORK_CACHE/lab/debug/lab-<key>.cpio.gz  busybox + init.sh, for LAB_KERNEL=debug
+#   (the debug vmlinux itself: $KFORK_CACHE/debug-kernel/<key>/vmlinux)
 # A flock on $KFORK_CACHE/lab/.lock serialises preparers; everything is built in a
 # temporary name and renamed into place, so a killed run leaves no partial cache.
 
@@ -119,19 +125,24 @@ lab_kernel_dir_complete()
 	done
 }
 
+# lab_initramfs_key DIR MODULE...: hashes init.sh, busybox and DIR/modules/MODULE.ko.
 lab_initramfs_key()
 {
-	local dir=$1
+	local dir=$1 mod
 
+	shift
 	{
 		cat "$LAB_DIR/init.sh" /bin/busybox
-		cat "$dir"/modules/*.ko
+		for mod in "$@"; do cat "$dir/modules/$mod.ko"; done
 	} | sha256sum | cut -c1-16
 }
 
+# lab_build_initramfs DIR OUT MODULE...: busybox, init.sh and DIR/modules/MODULE.ko.
 lab_build_initramfs()
 {
 	local dir=$1 out=$2 tmp mod ldd
+
+	shift 2
 
 	ldd=$(LC_ALL=C ldd /bin/busybox 2>&1 || true)
 	[[ -x /bin/busybox && "$ldd" == *"not a dynamic"* ]] ||
@@ -141,7 +152,7 @@ lab_build_initramfs()
 	cp /bin/busybox "$tmp/root/bin/busybox"
 	ln -s busybox "$tmp/root/bin/sh"
 	install -m 755 "$LAB_DIR/init.sh" "$tmp/root/init"
-	for mod in "${LAB_MODULES[@]}"; do
+	for mod in "$@"; do
 		cp "$dir/modules/$mod.ko" "$tmp/root/lib/modules/lab/"
 	done
 	(cd "$tmp/root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1) \
@@ -150,8 +161,17 @@ lab_build_initramfs()
 	rm -rf "$tmp"
 }
 
-# Prints the cache directory, after making sure it is complete.
+# Makes sure the cache is complete; sets LAB_VMLINUX, LAB_INITRD, LAB_KVER.
 lab_prepare()
+{
+	case "${LAB_KERNEL:-debian}" in
+	debian) lab_prepare_debian ;;
+	debug) lab_prepare_debug ;;
+	*) lab_die "LAB_KERNEL='$LAB_KERNEL': say debian (Debian's kernel, the default) or debug (tests/lab/build-debug-kernel.sh)" ;;
+	esac
+}
+
+lab_prepare_debian()
 {
 	local kver dir key
 
@@ -166,16 +186,43 @@ lab_prepare()
 		rm -rf "$dir"
 		lab_build_kernel_dir "$kver" "$dir"
 	fi
-	key=$(lab_initramfs_key "$dir")
+	key=$(lab_initramfs_key "$dir" "${LAB_MODULES[@]}")
 	if [[ ! -f "$dir/lab-$key.cpio.gz" ]]; then
 		lab_note "building lab initramfs lab-$key.cpio.gz"
-		lab_build_initramfs "$dir" "$dir/lab-$key.cpio.gz"
+		lab_build_initramfs "$dir" "$dir/lab-$key.cpio.gz" "${LAB_MODULES[@]}"
 	fi
 	# Another tree may boot an older init right now: drop only long-unused ones.
 	touch "$dir/lab-$key.cpio.gz"
 	find "$dir" -maxdepth 1 -name 'lab-*.cpio.gz' -mmin +1440 -delete
 	exec 9>&-
-	LAB_KERNEL="$dir/vmlinux"
+	LAB_VMLINUX="$dir/vmlinux"
 	LAB_INITRD="$dir/lab-$key.cpio.gz"
 	LAB_KVER=$kver
+}
+
+# The debug kernel comes from its own cache (built there if missing: 26 CPU-min);
+# its initramfs has no module to load.
+lab_prepare_debug()
+{
+	local kdir dir key
+
+	kdir=$("$LAB_DIR/build-debug-kernel.sh") ||
+		lab_die "tests/lab/build-debug-kernel.sh failed (see above): no debug kernel"
+	dir="$KFORK_CACHE/lab/debug"
+	mkdir -p "$dir" || lab_die "cannot create $dir (set KFORK_CACHE to a writable directory)"
+	exec 9>"$KFORK_CACHE/lab/.lock"
+	flock 9
+	rm -rf "$KFORK_CACHE"/lab/.tmp-*
+	key=$(lab_initramfs_key "$dir")
+	if [[ ! -f "$dir/lab-$key.cpio.gz" ]]; then
+		lab_note "building debug lab initramfs lab-$key.cpio.gz"
+		lab_build_initramfs "$dir" "$dir/lab-$key.cpio.gz"
+	fi
+	touch "$dir/lab-$key.cpio.gz"
+	find "$dir" -maxdepth 1 -name 'lab-*.cpio.gz' -mmin +1440 -delete
+	exec 9>&-
+	LAB_VMLINUX="$kdir/vmlinux"
+	LAB_INITRD="$dir/lab-$key.cpio.gz"
+	LAB_KVER=$(sed -n 's/^# Linux\/[^ ]* \([^ ]*\) Kernel Configuration$/\1/p' "$kdir/config")
+	LAB_KVER=${LAB_KVER:-debug}
 }

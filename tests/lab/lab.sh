@@ -17,7 +17,12 @@
 # Environment: LAB_MEM (default 4G), LAB_TIMEOUT (default 1800 s), LAB_VERBOSE=1
 # (kernel messages and init's steps), LAB_CPU (default qemu64,+svm,+npt; EPYC,+svm
 # adds XSAVE), LAB_KVER (default: the release linux-headers-amd64 is for),
-# KFORK_CACHE (default ~/.cache/kfork).
+# KFORK_CACHE (default ~/.cache/kfork),
+# LAB_KERNEL=debian (default) | debug: the debug kernel (tests/lab/build-debug-kernel.sh:
+#   KASAN, lockdep, kmemleak, KVM and 9p built in) boots with panic_on_warn, and
+#   panic_print=0x20 so a panic replays the whole kernel log on the console;
+#   CMD then sees KFORK_LAB_KERNEL=debug and kfork.ko comes from build/kmod-debug/,
+# LAB_CONSOLE_LOG=FILE: the raw console (kernel lines included) is also written there.
 # Exit status: CMD's; 125 with one "lab: ..." line saying why if the lab did not
 # come up or CMD's status never arrived (boot failure, panic, timeout).
 set -euo pipefail
@@ -86,6 +91,15 @@ lab_console()
 	done
 }
 
+lab_tee_console()
+{
+	if [[ -n "${LAB_CONSOLE_LOG:-}" ]]; then
+		tee "$LAB_CONSOLE_LOG"
+	else
+		cat
+	fi
+}
+
 # Prints the seconds since EPOCHREALTIME value $1, to 0.1 s.
 lab_seconds_since()
 {
@@ -121,6 +135,10 @@ lab_run()
 	[[ "${LAB_VERBOSE:-0}" != 1 ]] || quiet=
 	append="console=ttyS0 panic=-1 $quiet kfork_lab.nonce=$nonce kfork_lab.tree=$TREE"
 	append+=" kfork_lab.cmd=$cmdfile kfork_lab.hostcache=$KFORK_CACHE kfork_lab.verbose=${LAB_VERBOSE:-0}"
+	# A big log buffer: run-in-lab.sh reads the whole of it at the end, and
+	# KVM's chatter must not push an early report out.
+	[[ "${LAB_KERNEL:-debian}" != debug ]] ||
+		append+=" kfork_lab.kernel=debug panic_on_warn=1 panic_print=0x20 log_buf_len=16M"
 
 	LAB_STATUS= LAB_FATAL= LAB_PANIC= LAB_EARLY=()
 	start=$EPOCHREALTIME
@@ -128,11 +146,11 @@ lab_run()
 	timeout --foreground -k 10 "$timeout" qemu-system-x86_64 \
 		-accel tcg -cpu "${LAB_CPU:-qemu64,+svm,+npt}" -smp 1 -m "${LAB_MEM:-4G}" \
 		-nographic -no-reboot -nic none \
-		-kernel "$LAB_KERNEL" -initrd "$LAB_INITRD" -append "$append" \
+		-kernel "$LAB_VMLINUX" -initrd "$LAB_INITRD" -append "$append" \
 		-virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \
 		-virtfs "local,path=$TREE,mount_tag=kforktree,security_model=none,multidevs=remap" \
 		-device virtio-rng-pci \
-		</dev/null 2>"$errlog" | lab_console "$nonce"
+		</dev/null 2>"$errlog" | lab_tee_console | lab_console "$nonce"
 	qemu_rc=${PIPESTATUS[0]}
 	set -e
 	elapsed=$(lab_seconds_since "$start")
@@ -157,7 +175,7 @@ case "$1" in
 prepare)
 	[[ $# -eq 1 ]] || lab_usage
 	lab_prepare
-	echo "kernel  $LAB_KERNEL"
+	echo "kernel  $LAB_VMLINUX"
 	echo "initrd  $LAB_INITRD"
 	;;
 run)
