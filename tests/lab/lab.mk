@@ -25,7 +25,7 @@ lab-prepare:
 # (51 min wall on 2 cores shared with other builds)
 # from an empty cache, after the guest kernel (never both builds at once).
 # This copy of its vmlinux is what make compares timestamps against.
-# make DEBUG_KERNEL=0 leaves it (and build/kmod-debug/kfork.ko) out (see Makefile).
+# Only with make DEBUG_KERNEL=1 (and build/kmod-debug/kfork.ko with it; see Makefile).
 ifeq ($(DEBUG_KERNEL),1)
 $(LAB_DEBUG_VMLINUX): tests/lab/debug-kernel.config tests/lab/build-debug-kernel.sh $(KSRC_TAR) | $(B)/guest/vmlinux
 	@mkdir -p $(dir $@)
