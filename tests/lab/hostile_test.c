@@ -1,0 +1,384 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/* hostile_test.c - root in a clone attacks the host: each attack ends that clone alone, with a clear status. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "kfork.h"
+#include "kselftest_harness.h"
+#include "proto/kf_mbox.h"
+
+/*
+ * One template (minimal, 64 MiB of RAM: every page is read twice per check),
+ * per backend one victim clone reset between attacks and one sibling that
+ * runs throughout. After each attack: the status kf_exec() returned is one
+ * the attack may produce, the victim comes back with kf_reset() and runs
+ * again, the sibling still has what it wrote at the start, and a fresh
+ * clone's memory is the template's page for page (pre-hashed from a fresh
+ * clone of the user backend, whose template is a sealed memfd).
+ */
+#define TMPL_PATH	"/tmp/kfork-hostile-minimal.tmpl"
+#define TMPL_MEM	(64ull << 20)
+#define HELPER		"build/guest/hostile-guest"
+#define NPAGES		(TMPL_MEM / 4096)
+
+/* kf_exec's outcome as the table shows it: "exit 0", "signal 9", "ETIMEDOUT". */
+static const char *status_name(int err, const struct kf_exec_result *res, char *buf, size_t len)
+{
+	static const struct { int err; const char *name; } names[] = {
+		{ -ETIMEDOUT, "ETIMEDOUT" }, { -EFAULT, "EFAULT" }, { -EPROTO, "EPROTO" },
+		{ -EMSGSIZE, "EMSGSIZE" }, { -EDQUOT, "EDQUOT" }, { -EBUSY, "EBUSY" },
+		{ -EIO, "EIO" }, { -ENOMEM, "ENOMEM" },
+	};
+
+	if (!err && res->signal)
+		snprintf(buf, len, "signal %d", res->signal);
+	else if (!err)
+		snprintf(buf, len, "exit %d", res->exit_code);
+	else
+		snprintf(buf, len, "errno %d", -err);
+	for (size_t i = 0; err && i < sizeof(names) / sizeof(names[0]); i++)
+		if (names[i].err == err)
+			snprintf(buf, len, "%s", names[i].name);
+	return buf;
+}
+
+enum { ST_EXIT = 1, ST_SIGNAL = 2, ST_TIMEDOUT = 4, ST_FAULT = 8, ST_PROTO = 16,
+       ST_MSGSIZE = 32, ST_DQUOT = 64 };
+
+static int status_bit(int err, const struct kf_exec_result *res)
+{
+	switch (err) {
+	case 0: return res->signal ? ST_SIGNAL : ST_EXIT;
+	case -ETIMEDOUT: return ST_TIMEDOUT;
+	case -EFAULT: return ST_FAULT;
+	case -EPROTO: return ST_PROTO;
+	case -EMSGSIZE: return ST_MSGSIZE;
+	case -EDQUOT: return ST_DQUOT;
+	default: return 0;
+	}
+}
+
+struct attack {
+	const char *name;
+	const char *code;	/* sh; $M is the mailbox's GPA, $S guest RAM bytes, /tmp/h the helper */
+	int helper;		/* send hostile_guest as stdin, saved to /tmp/h first */
+	unsigned int timeout_ms;
+	size_t max_output;
+	uint64_t max_dirty;
+	int allowed;		/* ST_* the attack may end with */
+};
+
+static const struct attack attacks[] = {
+	{ "spin", "while :; do :; done", 0, 1500, 0, 0, ST_TIMEDOUT },
+	{ "fork bomb", "f() { f | f & }; f; sleep 60", 0, 2500, 0, 0,
+	  ST_TIMEDOUT | ST_FAULT | ST_PROTO | ST_EXIT | ST_SIGNAL },
+	{ "exhaust guest memory", "tail /dev/zero", 0, 8000, 0, 0,
+	  ST_EXIT | ST_SIGNAL | ST_TIMEDOUT | ST_FAULT | ST_PROTO },
+	{ "exhaust memory, --max-dirty 2048", "tail /dev/zero", 0, 8000, 0, 2048, ST_DQUOT },
+	{ "output flood, --max-output 64K", "cat /dev/zero", 0, 8000, 65536, 0, ST_MSGSIZE },
+	{ "serial flood (ttyS0)", "cat /dev/urandom > /dev/ttyS0", 0, 1500, 0, 0, ST_TIMEDOUT },
+	{ "garbage/oversized mailbox frames", "/tmp/h mbox $M 11 300", 1, 4000, 0, 0,
+	  ST_PROTO | ST_EXIT | ST_TIMEDOUT },
+	{ "doorbell race with agent output",
+	  "/tmp/h mbox $M 12 3000 & head -c 300000 /dev/zero; wait", 1, 4000, 0, 0,
+	  ST_PROTO | ST_EXIT | ST_TIMEDOUT },
+	{ "random PIO", "/tmp/h pio 13 20000", 1, 4000, 0, 0,
+	  ST_EXIT | ST_SIGNAL | ST_TIMEDOUT | ST_FAULT | ST_PROTO },
+	{ "random MMIO", "/tmp/h mmio 14 500", 1, 4000, 0, 0,
+	  ST_EXIT | ST_SIGNAL | ST_TIMEDOUT | ST_FAULT | ST_PROTO },
+	{ "rewrite every RAM page, --max-dirty 1024", "/tmp/h rewrite $S", 1, 20000, 0, 1024, ST_DQUOT },
+	{ "rewrite every RAM page", "/tmp/h rewrite $S; echo survived", 1, 20000, 0, 0,
+	  ST_EXIT | ST_SIGNAL | ST_TIMEDOUT | ST_FAULT | ST_PROTO },
+	{ "wipe every RAM page", "/tmp/h wipe $S", 1, 3000, 0, 0, ST_TIMEDOUT | ST_FAULT | ST_PROTO },
+	{ "cli; hlt from user mode", "/tmp/h clihlt 0", 1, 2000, 0, 0, ST_EXIT | ST_SIGNAL },
+	{ "halt -f (hlt, interrupts off)", "halt -f; sleep 60", 0, 1500, 0, 0, ST_TIMEDOUT | ST_FAULT },
+	{ "reboot -f (triple fault)", "reboot -f; sleep 60", 0, 2000, 0, 0, ST_FAULT | ST_TIMEDOUT },
+};
+
+/* The template, built once per lab boot under a lock. NULL and *skip, or NULL on failure. */
+static const char *hostile_template(const char **skip)
+{
+	struct kf_build_opts opts = { .kind = KF_KIND_MINIMAL, .kernel = "build/guest/vmlinux",
+				      .initrd = "build/guest/minimal.cpio.gz", .mem_size = TMPL_MEM };
+	int lock, err = 0;
+
+	*skip = NULL;
+	if (access("/dev/kvm", R_OK | W_OK)) {
+		*skip = "/dev/kvm not available (run under `make lab`)";
+		return NULL;
+	}
+	if (access(opts.kernel, R_OK) || access(opts.initrd, R_OK) || access(HELPER, R_OK)) {
+		*skip = "guest kernel, initramfs or " HELPER " not built (run make)";
+		return NULL;
+	}
+	lock = open("/tmp/kfork-hostile.lock", O_CREAT | O_RDWR, 0600);
+	flock(lock, LOCK_EX);
+	if (access(TMPL_PATH, R_OK))
+		err = kf_template_build(&opts, TMPL_PATH);
+	close(lock);
+	if (err) {
+		fprintf(stderr, "# kf_template_build: %s\n", kf_last_error());
+		return NULL;
+	}
+	return TMPL_PATH;
+}
+
+/* crc32 of every page of a clone's RAM; the mailbox (host-written at spawn) reads as zero. */
+static int clone_hash(struct kf_clone *clone, uint32_t *crc)
+{
+	static uint8_t page[4096];
+	const uint64_t mbox = TMPL_MEM - KF_MBOX_SIZE;
+
+	for (uint64_t i = 0; i < NPAGES; i++) {
+		uint64_t gpa = i * 4096;
+
+		if (gpa >= mbox && gpa < mbox + KF_MBOX_SIZE) {
+			crc[i] = 0;
+			continue;
+		}
+		if (kf_clone_read_mem(clone, gpa, page, sizeof(page)))
+			return -1;
+		crc[i] = crc32(0, page, sizeof(page));
+	}
+	return 0;
+}
+
+/* Pages of a fresh clone of tmpl that differ from ref; logs the first few GPAs. */
+static long fresh_clone_diff(struct __test_metadata *_metadata, struct kf_template *tmpl,
+			     const uint32_t *ref, const char *what)
+{
+	uint32_t *crc = malloc(NPAGES * sizeof(*crc));
+	struct kf_clone *clone;
+	long diff = 0;
+
+	if (!crc || kf_spawn(tmpl, &clone)) {
+		TH_LOG("%s: spawn: %s", what, kf_last_error());
+		free(crc);
+		return -1;
+	}
+	if (clone_hash(clone, crc))
+		diff = -1;
+	for (uint64_t i = 0; diff >= 0 && i < NPAGES; i++)
+		if (crc[i] != ref[i] && ++diff <= 8)
+			TH_LOG("%s: page at GPA %#llx differs from the template",
+			       what, (unsigned long long)i * 4096);
+	kf_destroy(clone);
+	free(crc);
+	return diff;
+}
+
+static int run(struct kf_clone *clone, const char *code, const void *in, size_t in_len,
+	       unsigned int timeout_ms, size_t max_output, uint64_t max_dirty,
+	       struct kf_exec_result *res)
+{
+	struct kf_exec_req req = {
+		.lang = KF_EXEC_SH, .code = code, .code_len = strlen(code),
+		.stdin_data = in, .stdin_len = in_len, .timeout_ms = timeout_ms,
+		.max_output = max_output, .max_dirty = max_dirty,
+	};
+
+	return kf_exec(clone, &req, res);
+}
+
+static void *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	long n;
+
+	if (!f)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) > 0 && fseek(f, 0, SEEK_SET) == 0 &&
+	    (buf = malloc(n)) && fread(buf, 1, n, f) != (size_t)n) {
+		free(buf);
+		buf = NULL;
+	}
+	*len = buf ? (size_t)n : 0;
+	fclose(f);
+	return buf;
+}
+
+FIXTURE(hostile) {
+	struct kf_template *ref_tmpl;	/* user backend: the pre-hash */
+	struct kf_template *tmpl;	/* the backend under test */
+	const char *skip;
+	uint32_t *ref;
+	void *helper;
+	size_t helper_len;
+};
+
+FIXTURE_VARIANT(hostile) {
+	enum kf_backend backend;
+};
+
+FIXTURE_VARIANT_ADD(hostile, user) { .backend = KF_BACKEND_USER };
+FIXTURE_VARIANT_ADD(hostile, kmod) { .backend = KF_BACKEND_KMOD };
+
+FIXTURE_SETUP(hostile)
+{
+	const char *path = hostile_template(&self->skip);
+	struct kf_clone *fresh;
+
+	self->ref_tmpl = self->tmpl = NULL;
+	self->ref = NULL;
+	self->helper = NULL;
+	if (!self->skip && variant->backend == KF_BACKEND_KMOD && access("/dev/kfork", R_OK | W_OK))
+		self->skip = "/dev/kfork not available (kfork.ko not loaded)";
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	ASSERT_NE(NULL, path);
+	self->helper = slurp(HELPER, &self->helper_len);
+	ASSERT_NE(NULL, self->helper);
+	ASSERT_EQ(0, kf_template_open(path, KF_BACKEND_USER, &self->ref_tmpl)) TH_LOG("%s", kf_last_error());
+	self->ref = malloc(NPAGES * sizeof(*self->ref));
+	ASSERT_NE(NULL, self->ref);
+	ASSERT_EQ(0, kf_spawn(self->ref_tmpl, &fresh)) TH_LOG("%s", kf_last_error());
+	ASSERT_EQ(0, clone_hash(fresh, self->ref));
+	kf_destroy(fresh);
+	if (variant->backend == KF_BACKEND_USER) {
+		self->tmpl = self->ref_tmpl;
+		self->ref_tmpl = NULL;
+	} else {
+		ASSERT_EQ(0, kf_template_open(path, KF_BACKEND_KMOD, &self->tmpl))
+			TH_LOG("%s", kf_last_error());
+	}
+}
+
+FIXTURE_TEARDOWN(hostile)
+{
+	if (self->tmpl)
+		kf_template_close(self->tmpl);
+	if (self->ref_tmpl)
+		kf_template_close(self->ref_tmpl);
+	free(self->ref);
+	free(self->helper);
+}
+
+/* "sib <n>" in the sibling's /tmp: still there, and the sibling still answers. */
+static int sibling_ok(struct kf_clone *sib, const char *want)
+{
+	struct kf_exec_result res;
+	int ok = !run(sib, "cat /tmp/sib", NULL, 0, 20000, 0, 0, &res) && res.exit_code == 0 &&
+		 res.out && !strcmp(res.out, want);
+
+	kf_exec_result_free(&res);
+	return ok;
+}
+
+static char *attack_code(const struct attack *a)
+{
+	static const char prologue[] =
+		"M=$(sed -n 's/.*kfork.mbox=\\(0x[0-9a-f]*\\).*/\\1/p' /proc/cmdline); S=%llu; %s%s";
+	char *code = NULL;
+
+	if (asprintf(&code, prologue, (unsigned long long)TMPL_MEM,
+		     a->helper ? "cat > /tmp/h && chmod +x /tmp/h && " : "", a->code) < 0)
+		return NULL;
+	return code;
+}
+
+/* One row of the report's table per attack, both backends; every check must hold. */
+TEST_F_TIMEOUT(hostile, every_attack_ends_only_its_clone, 900)
+{
+	const char *backend = kf_backend_name(variant->backend);
+	struct kf_clone *victim = NULL, *sib = NULL;
+	struct kf_exec_result res;
+	char want[32], st[32];
+	int failures = 0;
+
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	/* Untouched by anything yet: the backend's fresh clone is the template. */
+	EXPECT_EQ(0, fresh_clone_diff(_metadata, self->tmpl, self->ref, "before any attack"));
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &sib)) TH_LOG("%s", kf_last_error());
+	snprintf(want, sizeof(want), "sib %d\n", getpid());
+	{
+		char code[64];
+
+		snprintf(code, sizeof(code), "printf 'sib %d\\n' > /tmp/sib", getpid());
+		ASSERT_EQ(0, run(sib, code, NULL, 0, 20000, 0, 0, &res)) TH_LOG("%s", kf_last_error());
+		kf_exec_result_free(&res);
+	}
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &victim)) TH_LOG("%s", kf_last_error());
+	TH_LOG("| attack | backend | status seen | host ok | sibling ok | template identical |");
+	for (size_t i = 0; i < sizeof(attacks) / sizeof(attacks[0]); i++) {
+		const struct attack *a = &attacks[i];
+		char *code = attack_code(a);
+		char msg[160] = "";
+		int err, bit, host_ok, sib_ok, reset_err;
+		long diff;
+		uint64_t t0 = (uint64_t)time(NULL);
+
+		ASSERT_NE(NULL, code);
+		err = run(victim, code, a->helper ? self->helper : NULL,
+			  a->helper ? self->helper_len : 0, a->timeout_ms, a->max_output,
+			  a->max_dirty, &res);
+		free(code);
+		if (err)
+			snprintf(msg, sizeof(msg), "%s", kf_last_error());
+		bit = status_bit(err, &res);
+		status_name(err, &res, st, sizeof(st));
+		/* The helper's "could not even start" (iopl refused, ...) is a finding, not a pass. */
+		if (!err && res.exit_code == 3 && a->helper)
+			snprintf(msg, sizeof(msg), "helper refused: %.100s", res.out ? res.out : "");
+		kf_exec_result_free(&res);
+		/* The host still serves: the victim comes back and runs. */
+		reset_err = kf_reset(victim);
+		host_ok = !reset_err && !run(victim, "echo back", NULL, 0, 20000, 0, 0, &res) &&
+			  res.out && !strcmp(res.out, "back\n");
+		if (reset_err)
+			TH_LOG("kf_reset after '%s': %s", a->name, kf_last_error());
+		kf_exec_result_free(&res);
+		if (!host_ok) {
+			kf_destroy(victim);
+			victim = NULL;
+			ASSERT_EQ(0, kf_spawn(self->tmpl, &victim)) TH_LOG("%s", kf_last_error());
+		}
+		sib_ok = sibling_ok(sib, want);
+		diff = fresh_clone_diff(_metadata, self->tmpl, self->ref, a->name);
+		TH_LOG("| %s | %s | %s%s%s | %s | %s | %s | (%llu s)", a->name, backend, st,
+		       *msg ? ": " : "", msg, host_ok ? "yes" : "NO", sib_ok ? "yes" : "NO",
+		       diff == 0 ? "yes" : "NO", (unsigned long long)time(NULL) - t0);
+		if (!(bit & a->allowed) || !host_ok || !sib_ok || diff)
+			failures++;
+		EXPECT_TRUE(bit & a->allowed) TH_LOG("%s: status %s not one it may end with", a->name, st);
+		EXPECT_TRUE(host_ok);
+		EXPECT_TRUE(sib_ok);
+		EXPECT_EQ(0, diff);
+	}
+	/* A reset clone is the template again, page for page (the mailbox aside). */
+	{
+		uint32_t *crc = malloc(NPAGES * sizeof(*crc));
+		long diff = 0;
+
+		ASSERT_NE(NULL, crc);
+		ASSERT_EQ(0, kf_reset(victim)) TH_LOG("%s", kf_last_error());
+		ASSERT_EQ(0, clone_hash(victim, crc));
+		for (uint64_t i = 0; i < NPAGES; i++)
+			if (crc[i] != self->ref[i] && ++diff <= 8)
+				TH_LOG("reset victim: page at GPA %#llx differs from the template",
+				       (unsigned long long)i * 4096);
+		EXPECT_EQ(0, diff);
+		free(crc);
+	}
+	if (variant->backend == KF_BACKEND_KMOD) {
+		/* The earlier finding at GPA 0x1837000: also without the prefaulted working set. */
+		setenv("KFORK_KMOD_PREFAULT", "0", 1);
+		EXPECT_EQ(0, fresh_clone_diff(_metadata, self->tmpl, self->ref, "KFORK_KMOD_PREFAULT=0"));
+		unsetenv("KFORK_KMOD_PREFAULT");
+	}
+	TH_LOG("%s: %d of %zu attacks broke a rule", backend, failures,
+	       sizeof(attacks) / sizeof(attacks[0]));
+	kf_destroy(victim);
+	kf_destroy(sib);
+}
+
+TEST_HARNESS_MAIN
