@@ -151,6 +151,9 @@ static void pio(uint64_t n)
 {
 	if (sys6(SYS_iopl, 3, 0, 0, 0, 0, 0) < 0)
 		fail("iopl(3)");
+	say("iopl ok; ");
+	__asm__ volatile("outb %b0, $0x80" : : "a"(0));	/* the POST port: nobody there */
+	say("first out ok; ");
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t r = rnd();
 		uint16_t port = r & 0xffff;
@@ -191,17 +194,19 @@ static void mmio(uint64_t n)
 	sys6(SYS_close, fd, 0, 0, 0, 0, 0);
 }
 
-static uint8_t page[PAGE];
+#define CHUNK	(16 * PAGE)
+static uint8_t chunk[CHUNK];
 
+/* 64 KiB at a time: fewer syscalls, and the window in which the kernel changes what we rewrite. */
 static void ram(uint64_t mem_size, int wipe)
 {
 	long fd = devmem();
 
-	memset(page, 0xcc, PAGE);
-	for (uint64_t pa = mem_size; pa >= PAGE; pa -= PAGE) {
-		if (!wipe && sys6(SYS_pread64, fd, (long)page, PAGE, pa - PAGE, 0, 0) != PAGE)
+	memset(chunk, 0xcc, CHUNK);
+	for (uint64_t pa = mem_size & ~(CHUNK - 1); pa >= CHUNK; pa -= CHUNK) {
+		if (!wipe && sys6(SYS_pread64, fd, (long)chunk, CHUNK, pa - CHUNK, 0, 0) != CHUNK)
 			continue;	/* a hole /dev/mem will not read: leave it */
-		sys6(SYS_pwrite64, fd, (long)page, PAGE, pa - PAGE, 0, 0);
+		sys6(SYS_pwrite64, fd, (long)chunk, CHUNK, pa - CHUNK, 0, 0);
 	}
 	sys6(SYS_close, fd, 0, 0, 0, 0, 0);
 }

@@ -114,9 +114,14 @@ struct kf_exec_req {
 	 * before. Host and sibling clones are never affected.
 	 */
 	size_t max_output;	/* stdout + stderr bytes: -EMSGSIZE; 0: KF_EXEC_OUTPUT_MAX */
-	uint64_t max_dirty;	/* guest pages the exec may copy from the template (host
-				 * memory it costs), checked every KF_EXEC_DIRTY_POLL_MS and
-				 * at the end: -EDQUOT; 0: no limit */
+	/*
+	 * Guest pages the exec may newly copy from the template (the host
+	 * memory it costs), checked every KF_EXEC_DIRTY_POLL_MS and at the end:
+	 * -EDQUOT; 0: no limit. Pages the clone owns already are not counted
+	 * again: with the kmod backend those include the prefaulted working set
+	 * and every copy an earlier exec made, which kf_reset() keeps.
+	 */
+	uint64_t max_dirty;
 };
 
 #define KF_EXEC_OUTPUT_MAX	(256u << 20)
