@@ -97,7 +97,8 @@ static const struct attack attacks[] = {
 	{ "random MMIO", "/tmp/h mmio 14 500", 1, 4000, 0, 0,
 	  ST_EXIT | ST_SIGNAL | ST_TIMEDOUT | ST_FAULT | ST_PROTO, 0 },
 	{ "rewrite every RAM page, --max-dirty 1024", "/tmp/h rewrite $S", 1, 10000, 0, 1024, ST_DQUOT, 1 },
-	{ "rewrite every RAM page", "/tmp/h rewrite $S; echo survived", 1, 10000, 0, 0,
+	/* A CoW fault costs ~3 ms in the lab: all 16384 pages take most of a minute. */
+	{ "rewrite every RAM page", "/tmp/h rewrite $S; echo survived", 1, 70000, 0, 0,
 	  ST_EXIT | ST_SIGNAL | ST_TIMEDOUT | ST_FAULT | ST_PROTO, 0 },
 	{ "wipe every RAM page", "/tmp/h wipe $S", 1, 3000, 0, 0, ST_TIMEDOUT | ST_FAULT | ST_PROTO, 0 },
 	{ "cli; hlt from user mode", "/tmp/h clihlt 0", 1, 2000, 0, 0, ST_EXIT | ST_SIGNAL, 0 },
@@ -365,7 +366,7 @@ TEST_F_TIMEOUT(hostile, every_attack_ends_only_its_clone, 900)
 	struct kf_clone *victim = NULL, *sib = NULL;
 	struct kf_exec_result res;
 	char want[32], st[32];
-	int failures = 0;
+	int failures = 0, not_tried = 0;
 
 	if (self->skip)
 		SKIP(return, "%s", self->skip);
@@ -409,6 +410,16 @@ TEST_F_TIMEOUT(hostile, every_attack_ends_only_its_clone, 900)
 		else if (a->helper && res.out_len)
 			snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), "%sguest said: %.60s",
 				 *msg ? "; " : "", res.out);
+		/*
+		 * In the lab (TCG, nested SVM) OUT from guest user mode #GPs even
+		 * after iopl(3) succeeded: then random PIO was not tried at all.
+		 */
+		if (a->helper && strstr(a->code, " pio ") && res.out && strstr(res.out, "iopl ok") &&
+		    !strstr(res.out, "first out ok")) {
+			snprintf(msg, sizeof(msg), "NOT TRIED: OUT from guest user mode raised #GP "
+				 "(SIGSEGV) although iopl(3) succeeded");
+			not_tried++;
+		}
 		kf_exec_result_free(&res);
 		/* The host still serves: the victim comes back and runs. */
 		reset_err = kf_reset(victim);
@@ -455,8 +466,8 @@ TEST_F_TIMEOUT(hostile, every_attack_ends_only_its_clone, 900)
 	 * working set prefaulted (learnt by now) differs only in KVM's PV areas.
 	 */
 	EXPECT_EQ(0, fresh_clone_diff(_metadata, self->tmpl, self->ref, "fresh clone, prefault on"));
-	TH_LOG("%s: %d of %zu attacks broke a rule", backend, failures,
-	       sizeof(attacks) / sizeof(attacks[0]));
+	TH_LOG("%s: %d of %zu attacks broke a rule, %d could not be tried", backend, failures,
+	       sizeof(attacks) / sizeof(attacks[0]), not_tried);
 	kf_destroy(victim);
 	kf_destroy(sib);
 }
