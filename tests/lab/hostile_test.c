@@ -425,6 +425,9 @@ TEST_F_TIMEOUT(hostile, every_attack_ends_only_its_clone, 900)
 			not_tried++;
 		}
 		kf_exec_result_free(&res);
+		for (char *c = msg; *c; c++)	/* one table row per attack, whatever the guest said */
+			if ((unsigned char)*c < ' ')
+				*c = ' ';
 		/* The host still serves: the victim comes back and runs. */
 		reset_err = kf_reset(victim);
 		host_ok = !reset_err && !run(victim, "echo back", NULL, 0, 20000, 0, 0, &res) &&
