@@ -38,3 +38,11 @@ $(B)/tests/tiny.bin: tests/tiny/tiny.c tests/tiny/tiny.ld userspace/proto/kf_pro
 		-o $(B)/tests/tiny.elf tests/tiny/tiny.c userspace/proto/kf_proto.c
 	$(Q)objcopy -O binary $(B)/tests/tiny.elf $@
 tests: $(B)/tests/tiny.bin
+
+# The hostile lab test's guest side: static, freestanding x86-64, sent to clones as stdin.
+HOSTILE_CFLAGS := -ffreestanding -fno-pic -fno-pie -fno-stack-protector -mgeneral-regs-only -Os \
+	-nostdlib -static -Iuserspace $(WARN)
+$(B)/guest/hostile-guest: tests/lab/hostile_guest.c userspace/proto/kf_proto.c userspace/proto/kf_proto.h userspace/proto/kf_mbox.h
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(HOSTILE_CFLAGS) -s -Wl,--build-id=none -o $@ tests/lab/hostile_guest.c userspace/proto/kf_proto.c
+tests: $(B)/guest/hostile-guest

@@ -99,6 +99,10 @@ static const struct bad_input {
 	{ { "run", "-t", "x.tmpl", "--timeout", "nan", "--", "echo" }, "kfork: --timeout nan: expected" },
 	{ { "run", "-t", "x.tmpl", "--timeout", "1e9", "--", "echo" }, "kfork: --timeout 1e9: expected" },
 	{ { "run", "-t", "x.tmpl", "--backend", "qemu", "--", "echo" }, "kfork: --backend qemu: expected" },
+	{ { "run", "-t", "x.tmpl", "--max-output", "0", "--", "echo" }, "kfork: --max-output 0: expected" },
+	{ { "run", "-t", "x.tmpl", "--max-output", "300000000", "--", "echo" }, "kfork: --max-output 3" },
+	{ { "run", "-t", "x.tmpl", "--max-dirty", "lots", "--", "echo" }, "kfork: --max-dirty lots: expected" },
+	{ { "run", "-t", "x.tmpl", "--max-dirty", "-2", "--", "echo" }, "kfork: --max-dirty -2: expected" },
 	{ { "run", "-t", "x.tmpl", "--bogus", "--", "echo" }, "kfork run: unrecognized option '--bogus'" },
 	{ { "run", "--", "echo" }, "kfork: run needs -t TEMPLATE" },
 	{ { "run", "-t", "x.tmpl", "-f", "/nonexistent/s.sh" }, "kfork: -f /nonexistent/s.sh: No such file" },
@@ -161,6 +165,7 @@ TEST_F(cli, help_goes_to_stdout_and_exits_0_for_every_command)
 	/* The top-level help documents the exit codes. */
 	CLI(&self->r, "--help");
 	EXPECT_NE(NULL, strstr(self->r.out, "124 timeout"));
+	EXPECT_NE(NULL, strstr(self->r.out, "123 past a --max-* limit"));
 	EXPECT_NE(NULL, strstr(self->r.out, "125 kfork's own error"));
 }
 
@@ -265,6 +270,29 @@ TEST_F(tiny, run_timeout_exits_124)
 	CLI(&self->r, "run", "-t", self->path, "--timeout", "0.5", "--", "spin");
 	EXPECT_EQ(124, self->r.status);
 	EXPECT_NE(NULL, strstr(self->r.err, "timed out after 0.5 s")) TH_LOG("%s", self->r.err);
+}
+
+/* Caller limits: past one the clone is stopped, the host says which, exit 123. */
+TEST_F(tiny, run_max_output_exits_123)
+{
+	NEED_TINY();
+	CLI(&self->r, "run", "-t", self->path, "--max-output", "100", "--", "out 5000");
+	EXPECT_EQ(123, self->r.status) TH_LOG("%s", self->r.err);
+	EXPECT_EQ(100, strlen(self->r.out));
+	EXPECT_NE(NULL, strstr(self->r.err, "output passed the 100-byte limit")) TH_LOG("%s", self->r.err);
+	CLI(&self->r, "run", "-t", self->path, "--max-output", "5000", "--", "out 5000");
+	EXPECT_EQ(0, self->r.status) TH_LOG("%s", self->r.err);
+	EXPECT_EQ(5000, strlen(self->r.out));
+}
+
+TEST_F(tiny, run_max_dirty_exits_123)
+{
+	NEED_TINY();
+	CLI(&self->r, "run", "-t", self->path, "--max-dirty", "20", "--", "dirty 200");
+	EXPECT_EQ(123, self->r.status) TH_LOG("%s", self->r.err);
+	EXPECT_NE(NULL, strstr(self->r.err, "limit 20")) TH_LOG("%s", self->r.err);
+	CLI(&self->r, "run", "-t", self->path, "--max-dirty", "400", "--", "dirty 200");
+	EXPECT_EQ(0, self->r.status) TH_LOG("%s", self->r.err);
 }
 
 TEST_F(tiny, json_keeps_utf8_and_replaces_invalid_bytes)

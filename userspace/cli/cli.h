@@ -16,6 +16,7 @@
 enum cli_exit {
 	CLI_EXIT_OK = 0,
 	CLI_EXIT_FAILED_CLONES = 1,	/* run -n N: at least one clone failed or exited non-zero */
+	CLI_EXIT_LIMIT = 123,		/* run: the code passed --max-output or --max-dirty; clone destroyed */
 	CLI_EXIT_TIMEOUT = 124,		/* run: the code ran past --timeout; the clone was destroyed */
 	CLI_EXIT_ERROR = 125,		/* kfork itself failed, or was used wrongly */
 };

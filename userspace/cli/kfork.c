@@ -238,6 +238,12 @@ static int run_once(struct kf_template *tmpl, const struct run_opts *o, struct k
 		fprintf(stderr, "kfork: timed out after %g s (clone destroyed)\n", o->timeout_ms / 1e3);
 		return CLI_EXIT_TIMEOUT;
 	}
+	if (err == -EMSGSIZE || err == -EDQUOT) {
+		/* What came before the limit has been passed on already (or is in res). */
+		fprintf(stderr, "kfork: %s (clone destroyed)\n", kf_last_error());
+		kf_exec_result_free(&res);
+		return CLI_EXIT_LIMIT;
+	}
 	if (err)
 		die("%s", kf_last_error());
 	if (o->json)
@@ -304,13 +310,20 @@ static const char run_usage[] =
 	"  -T, --timeout S        destroy the clone and exit 124 after S seconds (0.001 or more)\n"
 	"  -f, --file FILE        run the code in FILE instead of a CODE argument\n"
 	"  -i, --stdin            pass kfork's stdin to the code\n"
+	"      --max-output BYTES stop the clone and exit 123 once stdout + stderr pass BYTES\n"
+	"                         (default and most 268435456)\n"
+	"      --max-dirty PAGES  stop the clone and exit 123 once it has copied more than PAGES\n"
+	"                         4 KiB guest pages from the template (checked every 50 ms)\n"
 	"  -j, --json             one JSON object: stdout, stderr, exit_code, spawn_us, exec_us,\n"
 	"                         total_us, open_us (template open), kept (attached to a\n"
 	"                         template kfork.ko keeps); invalid UTF-8 becomes U+FFFD\n"
 	"  -n, --count N          N clones in a row (1 to 1000000): p50/p99 of spawn and round\n"
 	"                         trip; exits 1 if any clone failed or exited non-zero\n"
 	"  -h, --help             this text\n"
-	"exit status: CODE's own (128+N if signal N killed it), 124 timeout, 125 kfork's error\n";
+	"exit status: CODE's own (128+N if signal N killed it), 123 past a --max-* limit,\n"
+	"             124 timeout, 125 kfork's error\n";
+
+enum { OPT_MAX_OUTPUT = 256, OPT_MAX_DIRTY };
 
 static int cmd_run(int argc, char **argv)
 {
@@ -320,6 +333,8 @@ static int cmd_run(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' }, { "lang", required_argument, NULL, 'l' },
 		{ "stdin", no_argument, NULL, 'i' }, { "help", no_argument, NULL, 'h' },
 		{ "file", required_argument, NULL, 'f' },
+		{ "max-output", required_argument, NULL, OPT_MAX_OUTPUT },
+		{ "max-dirty", required_argument, NULL, OPT_MAX_DIRTY },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run_opts o = { .count = 0, .lang = -1 };
@@ -354,6 +369,12 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case 'i': o.pass_stdin = 1; break;
 		case 'f': code_file = optarg; break;
+		case OPT_MAX_OUTPUT:
+			req.max_output = parse_count("--max-output", optarg, 1, KF_EXEC_OUTPUT_MAX);
+			break;
+		case OPT_MAX_DIRTY:
+			req.max_dirty = parse_count("--max-dirty", optarg, 1, 1ull << 40);
+			break;
 		case 'h': usage_exit(run_usage, 1);
 		default: usage_exit(run_usage, 0);
 		}
@@ -429,7 +450,8 @@ static const char main_usage[] =
 	"  events           kfork.ko's spawn, reset and destroy events as they happen\n"
 	"  bench            the benchmarks (from a source tree)\n"
 	"  --version        kfork's and libkfork's versions\n"
-	"exit status: 0 success; run: the code's own status, 124 timeout; 125 kfork's own error\n";
+	"exit status: 0 success; run: the code's own status, 123 past a --max-* limit,\n"
+	"             124 timeout; 125 kfork's own error\n";
 
 static const char template_usage[] =
 	"usage: kfork template build --kind minimal|python|tiny -o FILE [options]\n"

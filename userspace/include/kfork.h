@@ -132,7 +132,24 @@ struct kf_exec_req {
 	unsigned int timeout_ms;	/* 0: no timeout */
 	kf_output_fn on_output;	/* NULL: collect into the result buffers */
 	void *arg;
+	/*
+	 * Caller limits; past one the clone is stopped (kf_reset() or destroy it)
+	 * and kf_exec() fails with the errno given, the result holding what came
+	 * before. Host and sibling clones are never affected.
+	 */
+	size_t max_output;	/* stdout + stderr bytes: -EMSGSIZE; 0: KF_EXEC_OUTPUT_MAX */
+	/*
+	 * Guest pages the exec may newly copy from the template (the host
+	 * memory it costs), checked every KF_EXEC_DIRTY_POLL_MS and at the end:
+	 * -EDQUOT; 0: no limit. Pages the clone owns already are not counted
+	 * again: with the kmod backend those include the prefaulted working set
+	 * and every copy an earlier exec made, which kf_reset() keeps.
+	 */
+	uint64_t max_dirty;
 };
+
+#define KF_EXEC_OUTPUT_MAX	(256u << 20)
+#define KF_EXEC_DIRTY_POLL_MS	50
 
 struct kf_exec_result {
 	int exit_code;		/* 0..255, or 128 + signal */
@@ -150,7 +167,9 @@ struct kf_exec_result {
 /*
  * Run code in the clone and wait for its exit status. Returns 0 when the
  * code ran (whatever its exit status), -ETIMEDOUT on timeout (result still
- * holds partial output), other -errno when the clone failed.
+ * holds partial output), -EMSGSIZE / -EDQUOT past max_output / max_dirty,
+ * -EFAULT when the guest crashed (triple fault, halt), -EPROTO when it broke
+ * the protocol, other -errno when the clone failed.
  */
 KF_API int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exec_result *res);
 KF_API void kf_exec_result_free(struct kf_exec_result *res);

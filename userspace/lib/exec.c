@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
 /* exec.c - one exec in a clone: send EXEC and stdin frames, collect output and the exit status. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "lib/error.h"
 #include "lib/internal.h"
@@ -15,12 +17,15 @@ _Static_assert((int)KF_EXEC_SH == (int)KF_LANG_SH && (int)KF_EXEC_PYTHON == (int
 	       "public and wire language numbers agree");
 
 /* A guest may not make the host buffer more than this per stream. */
-#define EXEC_OUTPUT_MAX	(256u << 20)
+#define EXEC_OUTPUT_MAX	KF_EXEC_OUTPUT_MAX
 
 struct exec_session {
 	const struct kf_exec_req *req;
 	struct kf_exec_result *res;
 	size_t out_cap, err_cap;
+	size_t out_total;	/* stdout + stderr bytes so far, against max_output */
+	uint64_t dirty_base;	/* the clone's own pages when the exec began */
+	uint64_t dirty_next;	/* next dirty-page poll, vm_now_ns() */
 	uint64_t t0;
 	uint64_t t_first;	/* first byte from the guest, 0 until then */
 	int done;
@@ -91,8 +96,19 @@ static void exec_output(struct kf_clone *clone, struct exec_session *s, int stre
 			const uint8_t *data, uint32_t len)
 {
 	struct kf_exec_result *res = s->res;
+	size_t max = s->req->max_output ? s->req->max_output : EXEC_OUTPUT_MAX;
 	int err;
 
+	if (len > max - s->out_total) {
+		/* Keep what fits, then stop the guest: the caller said no more. */
+		len = max - s->out_total;
+		s->err = kf_reject(-EMSGSIZE, "clone %llu: output passed the %zu-byte limit",
+				   (unsigned long long)clone->id, max);
+		s->done = 1;
+	}
+	s->out_total += len;
+	if (!len)
+		return;
 	if (s->req->on_output) {
 		s->req->on_output(s->req->arg, stream, data, len);
 		return;
@@ -101,7 +117,7 @@ static void exec_output(struct kf_clone *clone, struct exec_session *s, int stre
 		err = exec_append(&res->out, &res->out_len, &s->out_cap, data, len);
 	else
 		err = exec_append(&res->err, &res->err_len, &s->err_cap, data, len);
-	if (err) {
+	if (err && !s->err) {
 		s->err = kf_fail(err, "clone %llu: collecting output", (unsigned long long)clone->id);
 		s->done = 1;
 	}
@@ -211,11 +227,71 @@ void exec_guest_mbox_rx(void *arg, const uint8_t *buf, size_t len)
 	exec_guest_bytes(clone, clone->mbox_dec, buf, len);
 }
 
+#define PM_PRESENT	(1ULL << 63)
+#define PM_FILE		(1ULL << 61)	/* the template's page (or shared anon), not a copy */
+#define PM_CHUNK	8192
+
+/*
+ * Pages of guest RAM the clone holds as its own copies, from /proc/self/pagemap
+ * (no privilege needed for the flags). The same for both backends: each maps
+ * guest RAM in this process, template pages as file pages.
+ */
+static int exec_private_pages(struct kf_clone *clone, uint64_t *out)
+{
+	uint64_t npages = clone->vm.mem_size / VM_PAGE_SIZE, n = 0;
+	uint64_t *pm = malloc(PM_CHUNK * sizeof(*pm));
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0 || !pm) {
+		err = fd < 0 ? -errno : -ENOMEM;
+		goto out;
+	}
+	for (uint64_t i = 0; i < npages; i += PM_CHUNK) {
+		uint64_t cnt = npages - i < PM_CHUNK ? npages - i : PM_CHUNK;
+		off_t off = (off_t)(((uintptr_t)clone->vm.mem / VM_PAGE_SIZE + i) * sizeof(*pm));
+
+		if (pread(fd, pm, cnt * sizeof(*pm), off) != (ssize_t)(cnt * sizeof(*pm))) {
+			err = -EIO;
+			goto out;
+		}
+		for (uint64_t j = 0; j < cnt; j++)
+			n += (pm[j] & (PM_PRESENT | PM_FILE)) == PM_PRESENT;
+	}
+	*out = n;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(pm);
+	return err ? kf_fail(err, "reading /proc/self/pagemap for clone %llu",
+			     (unsigned long long)clone->id) : 0;
+}
+
+static void exec_check_dirty(struct kf_clone *clone, struct exec_session *s)
+{
+	uint64_t n;
+	int err = exec_private_pages(clone, &n);
+
+	s->dirty_next = vm_now_ns() + KF_EXEC_DIRTY_POLL_MS * 1000000ull;
+	if (err) {
+		s->err = err;
+		s->done = 1;
+	} else if (n > s->dirty_base && n - s->dirty_base > s->req->max_dirty) {
+		s->err = kf_reject(-EDQUOT, "clone %llu: dirtied %llu pages, limit %llu",
+				   (unsigned long long)clone->id,
+				   (unsigned long long)(n - s->dirty_base),
+				   (unsigned long long)s->req->max_dirty);
+		s->done = 1;
+	}
+}
+
 static int exec_done(void *arg)
 {
 	struct kf_clone *clone = arg;
+	struct exec_session *s = clone->session;
 
-	return clone->session->done;
+	if (!s->done && s->req->max_dirty && vm_now_ns() >= s->dirty_next)
+		exec_check_dirty(clone, s);
+	return s->done;
 }
 
 static int exec_queue_request(struct kf_clone *clone, const struct kf_exec_req *req)
@@ -262,7 +338,13 @@ int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exe
 		return kf_reject(-E2BIG, "exec on clone %llu: code is %zu bytes, limit %zu",
 			       (unsigned long long)clone->id, req->code_len,
 			       (size_t)KF_FRAME_MAX_PAYLOAD - sizeof(struct kf_msg_exec));
+	if (req->max_dirty) {
+		err = exec_private_pages(clone, &s.dirty_base);
+		if (err)
+			return err;
+	}
 	s.t0 = vm_now_ns();
+	s.dirty_next = s.t0 + KF_EXEC_DIRTY_POLL_MS * 1000000ull;
 	err = exec_queue_request(clone, req);
 	if (!err)
 		err = vm_uart_sync_irq(&clone->vm);
@@ -281,9 +363,14 @@ int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exe
 	{
 		uint64_t exits0 = clone->vm.exits;
 
+		clone->vm.poll = req->max_dirty != 0;
 		err = vm_run(&clone->vm, deadline, exec_done, clone);
+		clone->vm.poll = 0;
 		res->exits = clone->vm.exits - exits0;
 	}
+	/* A fast guest may finish between polls: the limit holds for the whole exec. */
+	if (!err && !s.err && req->max_dirty)
+		exec_check_dirty(clone, &s);
 	clone->session = NULL;
 	{
 		uint64_t t_done = vm_now_ns();

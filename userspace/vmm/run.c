@@ -65,12 +65,17 @@ static void kick_install(void)
 	}
 }
 
-static int kick_arm(uint64_t deadline_ns)
+#define KICK_PERIOD_NS	(10 * 1000000ull)
+
+/* First kick at the deadline (0: none) or after one period when polling, whichever is first. */
+static int kick_arm(uint64_t deadline_ns, int poll)
 {
 	struct itimerspec its = { 0 };
 	uint64_t now = vm_now_ns();
 	uint64_t delta = deadline_ns > now ? deadline_ns - now : 1;
 
+	if (poll && (!deadline_ns || delta > KICK_PERIOD_NS))
+		delta = KICK_PERIOD_NS;
 	if (!kick_ready) {
 		struct sigevent sev = {
 			.sigev_notify = SIGEV_THREAD_ID,
@@ -86,7 +91,7 @@ static int kick_arm(uint64_t deadline_ns)
 	/* Re-fire every 10 ms in case a kick lands between exits, not in KVM_RUN. */
 	its.it_value.tv_sec = delta / 1000000000ull;
 	its.it_value.tv_nsec = delta % 1000000000ull;
-	its.it_interval.tv_nsec = 10 * 1000000;
+	its.it_interval.tv_nsec = KICK_PERIOD_NS;
 	if (timer_settime(kick_timer, 0, &its, NULL) < 0)
 		return kf_fail(-errno, "timer_settime for the exec deadline");
 	return 0;
@@ -178,10 +183,11 @@ static int vm_handle_exit(struct vm *vm)
 
 int vm_run(struct vm *vm, uint64_t deadline_ns, int (*done)(void *arg), void *arg)
 {
+	int kick = deadline_ns || vm->poll;
 	int err = 0;
 
-	if (deadline_ns) {
-		err = kick_arm(deadline_ns);
+	if (kick) {
+		err = kick_arm(deadline_ns, vm->poll);
 		if (err)
 			return err;
 	}
@@ -210,7 +216,7 @@ int vm_run(struct vm *vm, uint64_t deadline_ns, int (*done)(void *arg), void *ar
 		if (done(arg))
 			break;
 	}
-	if (deadline_ns)
+	if (kick)
 		kick_disarm();
 	return err;
 }

@@ -12,6 +12,7 @@ uint64_t vm_now_ns(void);
 /*
  * Run the vCPU until done(arg) returns non-zero after an exit, the deadline
  * (CLOCK_MONOTONIC ns, 0 = none) passes (-ETIMEDOUT), or the guest fails.
+ * With vm->poll set, done() also runs every 10 ms while the guest computes.
  */
 int vm_run(struct vm *vm, uint64_t deadline_ns, int (*done)(void *arg), void *arg);
 

@@ -21,6 +21,7 @@ enum {
 #define FCR_ENABLE	0x01
 #define FCR_CLEAR_RX	0x02
 #define LSR_DR		0x01
+#define LSR_OE		0x02
 #define LSR_THRE	0x20
 #define LSR_TEMT	0x40
 #define MCR_LOOP	0x10
@@ -41,6 +42,7 @@ void uart_free(struct uart *uart)
 void uart_rx_clear(struct uart *uart)
 {
 	uart->rx_head = uart->rx_tail = 0;
+	uart->overrun = 0;
 }
 
 size_t uart_rx_pending(const struct uart *uart)
@@ -109,7 +111,8 @@ static void uart_write(struct uart *uart, unsigned int off, uint8_t val)
 		if (r->lcr & LCR_DLAB) {
 			r->dll = val;
 		} else if (r->mcr & MCR_LOOP) {
-			uart_rx_push(uart, &val, 1);
+			if (uart_rx_pending(uart) >= UART_LOOP_FIFO || uart_rx_push(uart, &val, 1))
+				uart->overrun = 1;
 			r->thr_pending = 1;
 		} else {
 			if (uart->tx)
@@ -158,7 +161,7 @@ static uint8_t uart_read(struct uart *uart, unsigned int off)
 			return 0;
 		val = uart->rx[uart->rx_head++];
 		if (uart->rx_head == uart->rx_tail)
-			uart_rx_clear(uart);
+			uart->rx_head = uart->rx_tail = 0;	/* OE stays until LSR is read */
 		return val;
 	case UART_IER:
 		return (r->lcr & LCR_DLAB) ? r->dlm : r->ier;
@@ -172,7 +175,10 @@ static uint8_t uart_read(struct uart *uart, unsigned int off)
 	case UART_MCR:
 		return r->mcr;
 	case UART_LSR:
-		return LSR_THRE | LSR_TEMT | (uart_rx_pending(uart) ? LSR_DR : 0);
+		val = LSR_THRE | LSR_TEMT | (uart_rx_pending(uart) ? LSR_DR : 0) |
+		      (uart->overrun ? LSR_OE : 0);
+		uart->overrun = 0;
+		return val;
 	case UART_MSR:
 		return uart_msr(uart);
 	default:

@@ -9,6 +9,12 @@
 #define UART_COM1_BASE	0x3f8
 #define UART_COM1_IRQ	4
 #define UART_NR_PORTS	8
+/*
+ * In loopback the guest feeds its own RX queue: like a 16550's FIFO it holds
+ * this much, and a byte that finds it full is dropped with LSR's overrun bit
+ * set, so a flooding guest cannot make the host buffer grow.
+ */
+#define UART_LOOP_FIFO	16
 
 /* Register state, saved into the template and restored into each clone. */
 struct uart_regs {
@@ -23,6 +29,7 @@ struct uart {
 	/* host -> guest bytes not yet read by the guest */
 	uint8_t *rx;
 	size_t rx_head, rx_tail, rx_cap;
+	uint8_t overrun;	/* LSR OE: a loopback byte was dropped; cleared by an LSR read */
 	/* guest -> host: called for every byte written to THR */
 	void (*tx)(void *arg, uint8_t byte);
 	void *tx_arg;

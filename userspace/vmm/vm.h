@@ -27,6 +27,8 @@ struct vm {
 	struct uart uart;
 	struct kvm_coalesced_mmio_ring *ring;	/* THR writes KVM buffered, or NULL */
 	uint64_t exits;		/* KVM_RUN returns to user space */
+	/* vm_run(): interrupt KVM_RUN at least every 10 ms so done() can poll limits. */
+	int poll;
 	/* A guest write to the mailbox doorbell page (KF_MBOX_DOORBELL_GPA), or NULL. */
 	int (*doorbell)(void *arg);
 	void *doorbell_arg;
