@@ -19,7 +19,10 @@ $(B)/libkfork.a: $(LIB_OBJS)
 # What is installed. The shared library exports the version script's names;
 # the static one is one partially linked object whose hidden symbols are made
 # local, so vm_create, state_save... cannot collide with a program's own.
-KF_SONAME_MAJOR := 0
+# 1 since 0.2.0: struct kf_exec_req grew (the caller limits), so a program built
+# against libkfork.so.0 would pass a shorter struct; it must be rebuilt, and the
+# loader will not hand it this library by mistake.
+KF_SONAME_MAJOR := 1
 KF_LIB_VERSION := $(shell sed -n 's/^\#define KF_VERSION_STRING\t*"\(.*\)"/\1/p' userspace/include/kfork.h)
 KF_SO := $(B)/lib/libkfork.so.$(KF_LIB_VERSION)
 KF_MAP := userspace/lib/libkfork.map

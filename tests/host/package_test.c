@@ -9,7 +9,7 @@
 #include "kfork.h"
 #include "kselftest_harness.h"
 
-#define SO		"build/lib/libkfork.so.0"
+#define SO		"build/lib/libkfork.so.1"
 #define PUBLIC_AR	"build/lib/libkfork.a"
 #define MAX_NAMES	256
 
@@ -97,7 +97,7 @@ TEST(shared_library_soname_and_version_node)
 	char out[4096];
 
 	ASSERT_EQ(0, sh("objdump -p " SO " | awk '$1 == \"SONAME\" { print $2 }'", out, sizeof(out)));
-	EXPECT_STREQ("libkfork.so.0\n", out);
+	EXPECT_STREQ("libkfork.so.1\n", out);
 	ASSERT_EQ(0, sh("objdump -T " SO " | grep -c 'LIBKFORK_0.1 *kf_spawn$'", out, sizeof(out)));
 	EXPECT_STREQ("1\n", out);
 }
@@ -143,7 +143,7 @@ FIXTURE_TEARDOWN(staged)
 }
 
 static const char *const installed[] = {
-	"bin/kfork", "lib/libkfork.so", "lib/libkfork.so.0", "lib/libkfork.a",
+	"bin/kfork", "lib/libkfork.so", "lib/libkfork.so.1", "lib/libkfork.a",
 	"lib/pkgconfig/kfork.pc", "include/kfork.h", "include/linux/kfork.h",
 	"lib/kfork/vmlinux", "lib/kfork/minimal.cpio.gz", "lib/kfork/python.cpio.gz",
 	"lib/kfork/tiny.bin", "share/man/man1/kfork.1", "share/man/man3/libkfork.3",
@@ -181,7 +181,7 @@ TEST_F(staged, pkg_config_program_runs_a_clone)
 		 "cc -Wall -Wextra -Werror -o %s/tiny_clone tests/install/tiny_clone.c %s 2>&1", d, flags);
 	ASSERT_EQ(0, sh(self->cmd, self->out, sizeof(self->out))) TH_LOG("%s: %s", self->cmd, self->out);
 	/* It must need the installed shared library, not carry the tree's objects. */
-	snprintf(self->cmd, sizeof(self->cmd), "objdump -p %s/tiny_clone | grep -c 'NEEDED *libkfork.so.0'", d);
+	snprintf(self->cmd, sizeof(self->cmd), "objdump -p %s/tiny_clone | grep -c 'NEEDED *libkfork.so.1'", d);
 	ASSERT_EQ(0, sh(self->cmd, self->out, sizeof(self->out)));
 	/* The installed archive: the program's own vm_create & co. must not clash with it. */
 	snprintf(self->cmd, sizeof(self->cmd),
