@@ -6,7 +6,7 @@
 
 HOST_TESTS := $(patsubst tests/host/%.c,$(B)/tests/host/%,$(wildcard tests/host/*_test.c))
 LAB_TESTS := $(patsubst tests/lab/%.c,$(B)/tests/lab/%,$(wildcard tests/lab/*_test.c))
-TEST_LIBS := $(B)/libkfork.a -lz -lpthread
+TEST_LIBS := $(B)/libkfork.a -lseccomp -lz -lpthread
 TEST_HDRS := $(wildcard tests/*.h tests/*/*.h) $(LIB_HDRS)
 # kselftest_harness.h itself trips these; everything else stays on.
 TEST_CFLAGS = $(CFLAGS) -Wno-missing-prototypes -Wno-unused-parameter -Wno-sign-compare

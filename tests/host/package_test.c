@@ -186,7 +186,7 @@ TEST_F(staged, pkg_config_program_runs_a_clone)
 	/* The installed archive: the program's own vm_create & co. must not clash with it. */
 	snprintf(self->cmd, sizeof(self->cmd),
 		 "cc -Wall -Wextra -Werror -o %s/tiny_clone_static tests/install/tiny_clone.c "
-		 "-I%s/usr/local/include %s/usr/local/lib/libkfork.a -lz -lpthread 2>&1", d, d, d);
+		 "-I%s/usr/local/include %s/usr/local/lib/libkfork.a -lseccomp -lz -lpthread 2>&1", d, d, d);
 	ASSERT_EQ(0, sh(self->cmd, self->out, sizeof(self->out))) TH_LOG("%s: %s", self->cmd, self->out);
 	if (access("/dev/kvm", R_OK | W_OK))
 		SKIP(return, "/dev/kvm not available: built and linked, not run");

@@ -23,6 +23,8 @@ struct kf_template {
 	char name[64];			/* file name, for messages */
 	int kmod_fd;			/* kmod backend: the module's template fd, else -1 */
 	atomic_int kmod_wset_state;	/* kmod: 0 working set not recorded, 1 recording, 2 set */
+	int pagemap_fd;			/* kmod: /proc/self/pagemap, opened before any sandbox */
+	int pagemap_pid;		/* whose pagemap that is: a fork()ed child must not read it */
 	int has_mbox;			/* its agent serves frames over the mailbox */
 	struct kf_mbox_hdr mbox_hdr;	/* the mailbox header as frozen, when has_mbox */
 };

@@ -66,6 +66,13 @@ int kmod_template_register(struct kf_template *tmpl)
 	}
 	close(dev);
 	tmpl->kmod_fd = fd;
+	/*
+	 * Opened here, not when the working set is learnt: that happens on the
+	 * reaper or a sandboxed thread (kf_sandbox_thread), where open is
+	 * refused. Failure only costs the working-set optimisation.
+	 */
+	tmpl->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	tmpl->pagemap_pid = getpid();
 	kmod_template_pool(tmpl);
 	close(tmpl->memfd);
 	tmpl->memfd = -1;
@@ -145,15 +152,14 @@ void kmod_clone_learn(struct kf_clone *clone)
 	struct kf_template *tmpl = clone->tmpl;
 	uint64_t npages = tmpl->mem_size / VM_PAGE_SIZE, n = 0;
 	uint64_t *pm = NULL, *wset = NULL;
-	int expected = WSET_NONE, fd;
+	int expected = WSET_NONE, fd = tmpl->pagemap_fd;
 
-	if (!clone->vm.exits || !atomic_compare_exchange_strong(&tmpl->kmod_wset_state, &expected,
-								 WSET_RECORDING))
+	if (!clone->vm.exits || fd < 0 || tmpl->pagemap_pid != getpid() ||
+	    !atomic_compare_exchange_strong(&tmpl->kmod_wset_state, &expected, WSET_RECORDING))
 		return;
-	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	pm = malloc(PM_CHUNK * sizeof(*pm));
 	wset = malloc(npages * sizeof(*wset));
-	if (fd < 0 || !pm || !wset)
+	if (!pm || !wset)
 		goto out;
 	for (uint64_t i = 0; i < npages; i += PM_CHUNK) {
 		uint64_t cnt = npages - i < PM_CHUNK ? npages - i : PM_CHUNK;
@@ -178,8 +184,6 @@ void kmod_clone_learn(struct kf_clone *clone)
 out:
 	atomic_store(&tmpl->kmod_wset_state, WSET_NONE);	/* try again with the next clone */
 free:
-	if (fd >= 0)
-		close(fd);
 	free(pm);
 	free(wset);
 }

@@ -81,6 +81,7 @@ int kf_template_open(const char *path, enum kf_backend backend, struct kf_templa
 		return kf_fail(-ENOMEM, "template %s", path);
 	tmpl->memfd = -1;
 	tmpl->kmod_fd = -1;
+	tmpl->pagemap_fd = -1;
 	snprintf(tmpl->name, sizeof(tmpl->name), "%s", base ? base + 1 : path);
 	err = backend_choose(backend, &tmpl->backend);
 	if (err)
@@ -115,6 +116,8 @@ void kf_template_put(struct kf_template *tmpl)
 		return;
 	if (tmpl->kmod_fd >= 0)
 		close(tmpl->kmod_fd);
+	if (tmpl->pagemap_fd >= 0)
+		close(tmpl->pagemap_fd);
 	if (tmpl->memfd >= 0)
 		close(tmpl->memfd);
 	state_free(&tmpl->state);
