@@ -54,6 +54,16 @@ static void kick_handler(int sig)
 	(void)sig;	/* only there to make KVM_RUN return -EINTR */
 }
 
+/*
+ * fork() copies the forking thread's kick_ready but not its POSIX timer: the
+ * child's only thread must create its own (timer_settime on the inherited
+ * id fails with EINVAL, or arms an unrelated timer of the child's).
+ */
+static void kick_forget_after_fork(void)
+{
+	kick_ready = 0;
+}
+
 static void kick_install(void)
 {
 	int sig = SIGRTMIN + KF_KICK_SIGNAL_OFFSET;
@@ -63,6 +73,7 @@ static void kick_install(void)
 		sigemptyset(&sa.sa_mask);
 		sigaction(sig, &sa, NULL);	/* no SA_RESTART: KVM_RUN must return */
 	}
+	pthread_atfork(NULL, NULL, kick_forget_after_fork);
 }
 
 static int kick_arm(uint64_t deadline_ns)
