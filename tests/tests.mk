@@ -38,3 +38,18 @@ $(B)/tests/tiny.bin: tests/tiny/tiny.c tests/tiny/tiny.ld userspace/proto/kf_pro
 		-o $(B)/tests/tiny.elf tests/tiny/tiny.c userspace/proto/kf_proto.c
 	$(Q)objcopy -O binary $(B)/tests/tiny.elf $@
 tests: $(B)/tests/tiny.bin
+
+# The soak (tests/soak/soak.c): a tool, not a kselftest; tests/lab/soak_test.c runs it
+# short, `make soak` long. SOAK_N cycles per phase per backend (one lab boot; the
+# lab takes ~50 ms a cycle, so the default needs hours: LAB_TIMEOUT follows SOAK_N).
+SOAK := $(B)/tests/soak/soak
+$(SOAK): tests/soak/soak.c $(B)/libkfork.a $(TEST_HDRS)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(TEST_LIBS)
+tests: $(SOAK)
+
+SOAK_N ?= 100000
+soak: all
+	$(Q)LAB_TIMEOUT=$${LAB_TIMEOUT:-$$(( $(SOAK_N) / 2 + 900 ))} \
+		tests/lab/lab.sh run "SOAK_N=$(SOAK_N) tests/soak/soak.sh"
+.PHONY: soak
