@@ -12,7 +12,7 @@
 #include "kselftest_harness.h"
 
 #define SOAK		"build/tests/soak/soak"
-#define CLEAN_CYCLES	"200"	/* per phase: spawn/exec/destroy, then reset+exec */
+#define CLEAN_CYCLES	"100"	/* per phase: 100 spawn/exec/destroy, 100 reset+exec */
 #define LEAKY_CYCLES	"20"	/* one leaked clone shows however short the run */
 #define OUT_MAX		16384
 
