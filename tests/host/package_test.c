@@ -100,6 +100,9 @@ TEST(shared_library_soname_and_version_node)
 	EXPECT_STREQ("libkfork.so.0\n", out);
 	ASSERT_EQ(0, sh("objdump -T " SO " | grep -c 'LIBKFORK_0.1 *kf_spawn$'", out, sizeof(out)));
 	EXPECT_STREQ("1\n", out);
+	/* Added after 0.1: its own node, so 0.1's set never changes. */
+	ASSERT_EQ(0, sh("objdump -T " SO " | grep -c 'LIBKFORK_0.2 *kf_sandbox_thread$'", out, sizeof(out)));
+	EXPECT_STREQ("1\n", out);
 }
 
 TEST(version_macros_and_function_agree)
