@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -192,6 +193,12 @@ static int call_ioctl_other(void)
 	return ioctl(0, FIONREAD, &n);
 }
 
+static int call_mmap_exec(void)
+{
+	return mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) ==
+	       MAP_FAILED;
+}
+
 static int call_execve(void)
 {
 	char *const argv[] = { "/bin/true", NULL };
@@ -204,6 +211,7 @@ TEST_F(tiny, forbidden_calls_kill_the_process_with_sigsys)
 	static const struct { const char *name; int (*fn)(void); } calls[] = {
 		{ "openat", call_open }, { "socket", call_socket }, { "fork", call_fork },
 		{ "ioctl(FIONREAD)", call_ioctl_other }, { "execve", call_execve },
+		{ "mmap(PROT_EXEC)", call_mmap_exec },
 	};
 
 	NEED_KVM();

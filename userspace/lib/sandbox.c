@@ -6,6 +6,7 @@
 #include <seccomp.h>
 #include <stddef.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <termios.h>
 
 #include "../../kmod/uapi/kfork.h"
@@ -22,9 +23,8 @@ static const int sandbox_syscalls[] = {
 	/* I/O on fds the library already holds; stdio of the caller */
 	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(writev), SCMP_SYS(pread64), SCMP_SYS(close),
 	SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(lseek),
-	/* memory: clone RAM, kvm_run, malloc, resets */
-	SCMP_SYS(mmap), SCMP_SYS(munmap), SCMP_SYS(mprotect), SCMP_SYS(madvise),
-	SCMP_SYS(mremap), SCMP_SYS(brk),
+	/* memory: clone RAM, kvm_run, malloc, resets (mmap, mprotect: below) */
+	SCMP_SYS(munmap), SCMP_SYS(madvise), SCMP_SYS(mremap), SCMP_SYS(brk),
 	/* locks, time, the exec deadline's kick timer and its signal */
 	SCMP_SYS(futex), SCMP_SYS(sched_yield), SCMP_SYS(clock_gettime),
 	SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep), SCMP_SYS(gettid), SCMP_SYS(getpid),
@@ -55,6 +55,9 @@ static const unsigned long sandbox_ioctls[] = {
 /* A thread, never a process: the reaper is the only thread libkfork starts. */
 #define SANDBOX_CLONE_FLAGS	(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | \
 				 CLONE_THREAD | CLONE_SYSVSEM)
+/* ... and in no new namespace (root could otherwise unshare one for it). */
+#define SANDBOX_CLONE_NS	(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | \
+				 CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET)
 
 static int sandbox_rules(scmp_filter_ctx ctx)
 {
@@ -72,8 +75,16 @@ static int sandbox_rules(scmp_filter_ctx ctx)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
-				       SCMP_A0(SCMP_CMP_MASKED_EQ, SANDBOX_CLONE_FLAGS,
+				       SCMP_A0(SCMP_CMP_MASKED_EQ,
+					       SANDBOX_CLONE_FLAGS | SANDBOX_CLONE_NS,
 					       SANDBOX_CLONE_FLAGS));
+	/* Nothing the library does maps code: no new executable memory. */
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mmap), 1,
+				       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+	if (!err)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1,
+				       SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	return err;
 }
 
