@@ -364,4 +364,63 @@ TEST_F(tiny, exec_deadline_works_in_a_forked_child)
 	EXPECT_EQ(OK, WEXITSTATUS(st));
 }
 
+static int count_posix_timers(void)
+{
+	char line[256];
+	FILE *f = fopen("/proc/self/timers", "r");
+	int n = 0;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		n += !strncmp(line, "ID:", 3);
+	fclose(f);
+	return n;
+}
+
+static void *timed_exec_thread(void *arg)
+{
+	return (void *)(long)echo_in(arg, "thread", 30000);
+}
+
+/* Each thread that ran an exec with a deadline had a kick timer: it must go with the thread. */
+static int threads_leave_no_timers(void *arg)
+{
+	struct kf_template *tmpl;
+	int before;
+
+	if (kf_template_open(arg, KF_BACKEND_USER, &tmpl))
+		return E_OPEN;
+	before = count_posix_timers();
+	if (before < 0)
+		return E_OPEN;
+	for (int i = 0; i < 4; i++) {
+		pthread_t t;
+		void *ret;
+
+		if (pthread_create(&t, NULL, timed_exec_thread, tmpl) || pthread_join(t, &ret))
+			return E_THREAD;
+		if (ret)
+			return (int)(long)ret;
+	}
+	if (count_posix_timers() != before) {
+		fprintf(stderr, "# POSIX timers: %d before, %d after 4 exec threads\n", before,
+			count_posix_timers());
+		return E_TIMEOUT;
+	}
+	return OK;
+}
+
+TEST_F(tiny, exec_threads_leave_no_posix_timers_behind)
+{
+	int st;
+
+	NEED_KVM();
+	if (access("/proc/self/timers", R_OK))
+		SKIP(return, "/proc/self/timers not available (CONFIG_CHECKPOINT_RESTORE off)");
+	st = in_child(threads_leave_no_timers, self->path);
+	ASSERT_TRUE(WIFEXITED(st)) TH_LOG("signal %d", WTERMSIG(st));
+	EXPECT_EQ(OK, WEXITSTATUS(st));
+}
+
 TEST_HARNESS_MAIN
