@@ -274,13 +274,15 @@ static int sandbox_wanted(void)
 
 static void sandbox_watch(void)
 {
-	pid_t pid = fork();
+	pid_t parent = getpid(), pid = fork();
 	int status;
 
 	if (pid < 0)
 		die("fork for the sandboxed run: %s (KFORK_SANDBOX=0 runs unconfined)", strerror(errno));
 	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		/* Nobody would report for us once the parent is gone. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			_exit(CLI_EXIT_ERROR);
 		return;
 	}
 	/* Terminal signals reach the child too; the parent only reports. */
