@@ -207,6 +207,7 @@ int main(int argc, char **argv)
 	struct sample start, end;
 	int c, leak = 0, over = 0;
 
+	setvbuf(stdout, NULL, _IOLBF, 0);	/* a long soak shows each phase as it ends */
 	while ((c = getopt_long(argc, argv, "t:b:n:w:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': path = optarg; break;
