@@ -178,11 +178,25 @@ static int reset_cycle(struct kf_clone *clone)
 	return exec_echo(clone, "echo reset", "reset\n");
 }
 
+static double mean_ms(const uint64_t *ns, long from, long to)
+{
+	uint64_t sum = 0;
+
+	for (long i = from; i < to; i++)
+		sum += ns[i];
+	return to > from ? sum / 1e6 / (to - from) : 0;
+}
+
+/* Times, and the first tenth's mean against the last's: a cycle that slows down is a leak too. */
 static void print_times(const char *what, uint64_t *ns, long n, uint64_t total_ns)
 {
+	long tenth = n / 10 ? n / 10 : 1;
+	double first = mean_ms(ns, 0, tenth), last = mean_ms(ns, n - tenth, n);
+
 	qsort(ns, n, sizeof(*ns), cmp_u64);
-	printf("soak: %-6s %ld cycles in %.1f s: mean %.2f ms, p50 %.2f ms, p99 %.2f ms\n", what, n,
-	       total_ns / 1e9, total_ns / 1e6 / n, ns[n / 2] / 1e6, ns[(n * 99) / 100] / 1e6);
+	printf("soak: %-6s %ld cycles in %.1f s: mean %.2f ms, p50 %.2f ms, p99 %.2f ms; "
+	       "first tenth %.2f ms, last tenth %.2f ms\n", what, n, total_ns / 1e9,
+	       total_ns / 1e6 / n, ns[n / 2] / 1e6, ns[(n * 99) / 100] / 1e6, first, last);
 }
 
 static const char usage[] =
