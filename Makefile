@@ -4,6 +4,7 @@
 #   make            build everything user space needs (build/)
 #   make check      host tests + lab tests, ending in "N passed, N failed, N skipped"
 #   make lab CMD=.. boot the lab VM with this tree inside and run CMD there
+#   make soak       SOAK_N (100000) spawn/exec/destroy cycles and resets per backend, in the lab
 #   make install    PREFIX=/usr/local DESTDIR= (install.mk)
 #   make V=1        show the commands
 #

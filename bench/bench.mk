@@ -12,7 +12,7 @@ BENCH_SRCS := bench/kfork-bench.c bench/floor.c bench/figures.c bench/peer.c
 
 $(B)/bench/kfork-bench: $(BENCH_SRCS) bench/bench.h $(B)/libkfork.a $(LIB_HDRS)
 	@mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) -o $@ $(BENCH_SRCS) $(B)/libkfork.a -lz -lpthread -lm
+	$(Q)$(CC) $(CFLAGS) -o $@ $(BENCH_SRCS) $(B)/libkfork.a -lseccomp -lz -lpthread -lm
 all: $(B)/bench/kfork-bench
 
 # Only what the benchmark runs; a module that does not build (someone's work in

@@ -10,7 +10,7 @@ PACKAGES=(
 	libbpf-dev bpftool clang llvm libnl-3-dev libnl-genl-3-dev linux-source-6.1
 	bc flex bison libelf-dev libssl-dev cpio xz-utils dwarves
 	python3 python3.11 kmod dkms zlib1g-dev gnuplot-nox systemtap-sdt-dev strace jq
-	libjansson-dev pkgconf clang-14 libclang-rt-14-dev
+	libjansson-dev pkgconf clang-14 libclang-rt-14-dev libseccomp-dev
 )
 
 missing=()

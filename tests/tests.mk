@@ -6,7 +6,7 @@
 
 HOST_TESTS := $(patsubst tests/host/%.c,$(B)/tests/host/%,$(wildcard tests/host/*_test.c))
 LAB_TESTS := $(patsubst tests/lab/%.c,$(B)/tests/lab/%,$(wildcard tests/lab/*_test.c))
-TEST_LIBS := $(B)/libkfork.a -lz -lpthread
+TEST_LIBS := $(B)/libkfork.a -lseccomp -lz -lpthread
 TEST_HDRS := $(wildcard tests/*.h tests/*/*.h) $(LIB_HDRS)
 # kselftest_harness.h itself trips these; everything else stays on.
 TEST_CFLAGS = $(CFLAGS) -Wno-missing-prototypes -Wno-unused-parameter -Wno-sign-compare
@@ -46,3 +46,18 @@ $(B)/guest/hostile-guest: tests/lab/hostile_guest.c userspace/proto/kf_proto.c u
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(HOSTILE_CFLAGS) -s -Wl,--build-id=none -o $@ tests/lab/hostile_guest.c userspace/proto/kf_proto.c
 tests: $(B)/guest/hostile-guest
+# The soak (tests/soak/soak.c): a tool, not a kselftest; tests/lab/soak_test.c runs it
+# short, `make soak` long. SOAK_N cycles per phase per backend (one lab boot; the
+# lab takes ~0.3-0.7 s per N over both backends, so the default needs many hours;
+# LAB_TIMEOUT follows SOAK_N: 1 s per N + 900 s).
+SOAK := $(B)/tests/soak/soak
+$(SOAK): tests/soak/soak.c $(B)/libkfork.a $(TEST_HDRS)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(TEST_LIBS)
+tests: $(SOAK)
+
+SOAK_N ?= 100000
+soak: all
+	$(Q)LAB_TIMEOUT=$${LAB_TIMEOUT:-$$(( $(SOAK_N) + 900 ))} \
+		tests/lab/lab.sh run "SOAK_N=$(SOAK_N) tests/soak/soak.sh"
+.PHONY: soak

@@ -29,7 +29,7 @@ KF_MAP := userspace/lib/libkfork.map
 $(KF_SO): $(LIB_OBJS) $(KF_MAP)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -shared -Wl,-soname,libkfork.so.$(KF_SONAME_MAJOR) \
-		-Wl,--version-script=$(KF_MAP) -Wl,--no-undefined -o $@ $(LIB_OBJS) -lz -lpthread
+		-Wl,--version-script=$(KF_MAP) -Wl,--no-undefined -o $@ $(LIB_OBJS) -lseccomp -lz -lpthread
 	$(Q)ln -sf $(notdir $@) $(B)/lib/libkfork.so.$(KF_SONAME_MAJOR)
 	$(Q)ln -sf libkfork.so.$(KF_SONAME_MAJOR) $(B)/lib/libkfork.so
 
@@ -52,7 +52,7 @@ $(B)/kfork: private CFLAGS += -I/usr/include/libnl3
 # The CLI links the installed archive: it uses kfork.h and nothing internal.
 $(B)/kfork: $(wildcard userspace/cli/*.c userspace/cli/*.h) $(B)/lib/libkfork.a $(LIB_HDRS)
 	$(Q)$(CC) $(CFLAGS) -o $@ $(wildcard userspace/cli/*.c) $(KFORK_OBJS) $(B)/lib/libkfork.a \
-		$(KFORK_LDLIBS) -lz -lpthread -lm
+		$(KFORK_LDLIBS) -lseccomp -lz -lpthread -lm
 
 all: $(B)/libkfork.a $(KF_SO) $(B)/lib/libkfork.a $(B)/kfork
 

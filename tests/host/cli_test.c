@@ -307,4 +307,22 @@ TEST_F(tiny, json_keeps_utf8_and_replaces_invalid_bytes)
 		TH_LOG("%s", self->r.out);
 }
 
+/* kfork run is confined by default; a forbidden call ends it with 125 and one clear line. */
+TEST_F(tiny, run_is_sandboxed_and_a_forbidden_call_is_reported)
+{
+	NEED_TINY();
+	setenv("KFORK_SANDBOX_SELFTEST", "1", 1);
+	CLI(&self->r, "run", "-t", self->path, "--", "echo hi");
+	EXPECT_EQ(125, self->r.status);
+	EXPECT_NE(NULL, strstr(self->r.err, "kfork: the sandbox killed kfork run")) TH_LOG("%s", self->r.err);
+	EXPECT_NE(NULL, strstr(self->r.err, "KFORK_SANDBOX=0")) TH_LOG("%s", self->r.err);
+	/* The opt-out: the same forbidden call just happens. */
+	setenv("KFORK_SANDBOX", "0", 1);
+	CLI(&self->r, "run", "-t", self->path, "--", "echo hi");
+	unsetenv("KFORK_SANDBOX");
+	unsetenv("KFORK_SANDBOX_SELFTEST");
+	EXPECT_EQ(0, self->r.status) TH_LOG("%s", self->r.err);
+	EXPECT_STREQ("hi\n", self->r.out);
+}
+
 TEST_HARNESS_MAIN

@@ -100,6 +100,9 @@ TEST(shared_library_soname_and_version_node)
 	EXPECT_STREQ("libkfork.so.1\n", out);
 	ASSERT_EQ(0, sh("objdump -T " SO " | grep -c 'LIBKFORK_0.1 *kf_spawn$'", out, sizeof(out)));
 	EXPECT_STREQ("1\n", out);
+	/* Added after 0.1: its own node, so 0.1's set never changes. */
+	ASSERT_EQ(0, sh("objdump -T " SO " | grep -c 'LIBKFORK_0.2 *kf_sandbox_thread$'", out, sizeof(out)));
+	EXPECT_STREQ("1\n", out);
 }
 
 TEST(version_macros_and_function_agree)
@@ -186,7 +189,7 @@ TEST_F(staged, pkg_config_program_runs_a_clone)
 	/* The installed archive: the program's own vm_create & co. must not clash with it. */
 	snprintf(self->cmd, sizeof(self->cmd),
 		 "cc -Wall -Wextra -Werror -o %s/tiny_clone_static tests/install/tiny_clone.c "
-		 "-I%s/usr/local/include %s/usr/local/lib/libkfork.a -lz -lpthread 2>&1", d, d, d);
+		 "-I%s/usr/local/include %s/usr/local/lib/libkfork.a -lseccomp -lz -lpthread 2>&1", d, d, d);
 	ASSERT_EQ(0, sh(self->cmd, self->out, sizeof(self->out))) TH_LOG("%s: %s", self->cmd, self->out);
 	if (access("/dev/kvm", R_OK | W_OK))
 		SKIP(return, "/dev/kvm not available: built and linked, not run");

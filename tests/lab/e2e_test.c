@@ -123,7 +123,19 @@ FIXTURE_TEARDOWN(py)
 	guest_close(self->tmpl, self->clone);
 }
 
-#define NEED_GUEST() do { if (self->skip) SKIP(return, "%s", self->skip); } while (0)
+#define NEED_GUEST_UNCONFINED() do { if (self->skip) SKIP(return, "%s", self->skip); } while (0)
+
+/*
+ * Every test body runs confined as kfork run is (kf_sandbox_thread): what the
+ * tests do after setup is what a sandboxed caller does. KFORK_SANDBOX=0 to debug.
+ */
+#define CONFINE() do {								\
+	const char *env = getenv("KFORK_SANDBOX");				\
+	if (!env || strcmp(env, "0"))						\
+		ASSERT_EQ(0, kf_sandbox_thread(0)) TH_LOG("%s", kf_last_error());	\
+} while (0)
+
+#define NEED_GUEST() do { NEED_GUEST_UNCONFINED(); CONFINE(); } while (0)
 
 static int exec_lang(struct kf_clone *clone, enum kf_exec_lang lang, const char *code,
 		     const char *in, unsigned int timeout_ms, struct kf_exec_result *res)
@@ -383,11 +395,12 @@ TEST_F_TIMEOUT(guest, mailbox_cuts_exits_and_serial_still_works, 600)
 	char path[64], out_mbox[16] = "", out_serial[16] = "";
 	long mbox, serial;
 
-	NEED_GUEST();
+	NEED_GUEST_UNCONFINED();
 	snprintf(path, sizeof(path), "/tmp/kfork-e2e-%s.tmpl", kf_kind_name(variant->kind));
 	setenv("KFORK_MAILBOX", "0", 1);
 	ASSERT_EQ(0, kf_template_open(path, KF_BACKEND_USER, &serial_tmpl)) TH_LOG("%s", kf_last_error());
 	unsetenv("KFORK_MAILBOX");
+	CONFINE();
 	serial = echo_exits(serial_tmpl, out_serial, sizeof(out_serial));
 	kf_template_close(serial_tmpl);
 	mbox = echo_exits(self->tmpl, out_mbox, sizeof(out_mbox));
@@ -490,12 +503,55 @@ TEST_F_TIMEOUT(py, cli_exit_status_and_output, 600)
 {
 	char out[4096];
 
-	NEED_GUEST();
+	NEED_GUEST_UNCONFINED();	/* popen; kfork run confines itself */
 	EXPECT_EQ(0, cli_run("print(1+1)", out, sizeof(out)));
 	EXPECT_STREQ("2\n", out);
 	EXPECT_EQ(3, cli_run("import sys; sys.exit(3)", out, sizeof(out)));
 	EXPECT_EQ(1, cli_run("raise ValueError(7)", out, sizeof(out)));
 	EXPECT_NE(NULL, strstr(out, "ValueError: 7"));
+}
+
+/* The kmod backend under the same sandbox: spawn, exec, deadline, reset, destroy. */
+FIXTURE(kmod) {
+	int unused;
+};
+
+FIXTURE_SETUP(kmod)
+{
+}
+
+FIXTURE_TEARDOWN(kmod)
+{
+}
+
+TEST_F_TIMEOUT(kmod, backend_confined, 600)
+{
+	struct kf_exec_result res;
+	struct kf_template *tmpl;
+	struct kf_clone *clone;
+	const char *skip, *path = lab_template(KF_KIND_MINIMAL, &skip);
+
+	if (!skip && access("/dev/kfork", R_OK | W_OK))
+		skip = "/dev/kfork missing: kfork.ko not loaded";
+	if (skip)
+		SKIP(return, "%s", skip);
+	ASSERT_NE(NULL, path);
+	ASSERT_EQ(0, kf_template_open(path, KF_BACKEND_KMOD, &tmpl)) TH_LOG("%s", kf_last_error());
+	ASSERT_EQ(0, kf_sandbox_thread(0)) TH_LOG("%s", kf_last_error());
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(0, kf_spawn(tmpl, &clone)) TH_LOG("%s", kf_last_error());
+		ASSERT_EQ(0, sh(clone, "echo confined", &res));
+		EXPECT_STREQ("confined\n", res.out);
+		kf_exec_result_free(&res);
+		EXPECT_EQ(-ETIMEDOUT, exec_lang(clone, KF_EXEC_SH, "sleep 5", NULL, 300, &res));
+		kf_exec_result_free(&res);
+		ASSERT_EQ(0, kf_reset(clone)) TH_LOG("%s", kf_last_error());
+		ASSERT_EQ(0, sh(clone, "echo reset", &res));
+		EXPECT_STREQ("reset\n", res.out);
+		kf_exec_result_free(&res);
+		kf_destroy(clone);
+	}
+	kf_template_close(tmpl);
 }
 
 TEST_HARNESS_MAIN

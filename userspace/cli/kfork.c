@@ -8,6 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -299,6 +303,63 @@ static int run_many(struct kf_template *tmpl, const struct run_opts *o, struct k
 	return bad ? CLI_EXIT_FAILED_CLONES : CLI_EXIT_OK;
 }
 
+/*
+ * kfork run confines itself (kf_sandbox_thread) unless KFORK_SANDBOX=0. The
+ * filter kills the process, which could not then say why itself: so a
+ * parent that is not confined waits for it and turns a SIGSYS into one line.
+ * The parent returns only in the child; otherwise it exits with the child's
+ * status, or dies of the child's signal.
+ */
+static int sandbox_wanted(void)
+{
+	const char *env = getenv("KFORK_SANDBOX");
+
+	return !env || strcmp(env, "0");
+}
+
+static void sandbox_watch(void)
+{
+	pid_t parent = getpid(), pid = fork();
+	int status;
+
+	if (pid < 0)
+		die("fork for the sandboxed run: %s (KFORK_SANDBOX=0 runs unconfined)", strerror(errno));
+	if (pid == 0) {
+		/* Nobody would report for us once the parent is gone. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			_exit(CLI_EXIT_ERROR);
+		return;
+	}
+	/* Terminal signals reach the child too; the parent only reports. */
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			die("waitpid for the sandboxed run: %s", strerror(errno));
+	if (WIFEXITED(status))
+		exit(WEXITSTATUS(status));
+	if (WTERMSIG(status) == SIGSYS) {
+		fprintf(stderr, "kfork: the sandbox killed kfork run: it made a system call "
+			"outside libkfork's allow-list (the kernel log names it: audit type=1326 "
+			"syscall=N); KFORK_SANDBOX=0 runs without the sandbox\n");
+		exit(CLI_EXIT_ERROR);
+	}
+	signal(WTERMSIG(status), SIG_DFL);
+	raise(WTERMSIG(status));
+	exit(128 + WTERMSIG(status));
+}
+
+static void sandbox_enter(void)
+{
+	/* Jansson seeds its hash tables from /dev/urandom on first use: open it now. */
+	json_object_seed(0);
+	if (kf_sandbox_thread(0))
+		die("%s (KFORK_SANDBOX=0 runs without the sandbox)", kf_last_error());
+	/* Test hook (tests/host/cli_test.c): make one forbidden call, to show how it ends. */
+	if (getenv("KFORK_SANDBOX_SELFTEST"))
+		socket(AF_UNIX, SOCK_STREAM, 0);
+}
+
 static const char run_usage[] =
 	"usage: kfork run -t TEMPLATE [options] -- CODE\n"
 	"       kfork run -t TEMPLATE [options] -f FILE\n"
@@ -321,7 +382,9 @@ static const char run_usage[] =
 	"                         trip; exits 1 if any clone failed or exited non-zero\n"
 	"  -h, --help             this text\n"
 	"exit status: CODE's own (128+N if signal N killed it), 123 past a --max-* limit,\n"
-	"             124 timeout, 125 kfork's error\n";
+	"             124 timeout, 125 kfork's error\n"
+	"once the template is open, kfork confines itself with no_new_privs and a seccomp\n"
+	"allow-list (a forbidden system call ends it with 125); KFORK_SANDBOX=0 turns that off\n";
 
 enum { OPT_MAX_OUTPUT = 256, OPT_MAX_DIRTY };
 
@@ -388,6 +451,8 @@ static int cmd_run(int argc, char **argv)
 		o.code = argv[optind];
 		code_len = strlen(o.code);
 	}
+	if (sandbox_wanted())
+		sandbox_watch();
 	o.open_ns = now_ns();
 	err = kf_template_open(o.tmpl_path, o.backend, &tmpl);
 	if (err)
@@ -401,6 +466,8 @@ static int cmd_run(int argc, char **argv)
 	req.timeout_ms = o.timeout_ms;
 	if (o.pass_stdin)
 		req.stdin_data = slurp_stdin(&req.stdin_len);
+	if (sandbox_wanted())
+		sandbox_enter();
 	status = o.count ? run_many(tmpl, &o, &req) : run_once(tmpl, &o, &req);
 	kf_template_close(tmpl);
 	free(code_buf);

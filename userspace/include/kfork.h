@@ -186,6 +186,27 @@ KF_API uint64_t kf_clone_spawn_ns(const struct kf_clone *clone);	/* last spawn o
 /* Guest-physical memory of a clone, for tests and tracing: read-only view. */
 KF_API int kf_clone_read_mem(struct kf_clone *clone, uint64_t gpa, void *buf, size_t len);
 
+/* --- privileges ---------------------------------------------------------- */
+
+/*
+ * Drop what the calling thread can do to what running clones needs: sets
+ * no_new_privs and loads a seccomp allow-list (libseccomp) that still lets
+ * it spawn, exec in, reset and destroy clones of templates it has already
+ * opened, on either backend, and write to fds it holds. Anything else
+ * (open, socket, execve, fork, ptrace, most ioctls...) kills the whole
+ * process with SIGSYS; the kernel logs the system call (audit type 1326).
+ * Call it after kf_template_open() and before the first guest instruction.
+ * It cannot be undone. Threads started afterwards inherit it.
+ *
+ * Flags: KF_SANDBOX_ALL_THREADS puts every thread of the process under the
+ * filter (fails if one already has an incompatible filter); KF_SANDBOX_LOG
+ * logs forbidden calls and lets them run, to find what a program needs.
+ */
+#define KF_SANDBOX_ALL_THREADS	(1u << 0)
+#define KF_SANDBOX_LOG		(1u << 1)
+
+KF_API int kf_sandbox_thread(unsigned int flags);
+
 #ifdef __cplusplus
 }
 #endif

@@ -198,21 +198,32 @@ probe:
 #define PM_CHUNK	4096
 
 /*
- * The pages a clone has touched so far, as working-set entries: every guest
- * page present in its mapping was touched (KVM faulted it in), and the
- * private (anonymous) ones were written. /proc/self/pagemap tells both
- * without privileges, for either backend's mapping. *out is malloc'd.
+ * This process's /proc/self/pagemap: the template's, opened with it (a
+ * sandboxed thread may not open files), or, in a child fork()ed after the
+ * open, one of its own (*own: close it after).
  */
-int clone_working_set(struct kf_clone *clone, uint64_t **out, uint64_t *n_out)
+static int clone_pagemap_fd(struct kf_clone *clone, int *own)
 {
-	uint64_t npages = clone->tmpl->mem_size / VM_PAGE_SIZE, n = 0;
-	uint64_t *pm, *wset;
-	int fd, err = 0;
+	const struct kf_template *tmpl = clone->tmpl;
 
-	fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	pm = malloc(PM_CHUNK * sizeof(*pm));
-	wset = malloc(npages * sizeof(*wset));
-	if (fd < 0 || !pm || !wset) {
+	*own = tmpl->pagemap_fd < 0 || tmpl->pagemap_pid != getpid();
+	return *own ? open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC) : tmpl->pagemap_fd;
+}
+
+/*
+ * Calls fn(arg, frame, present, private) for every guest frame of the clone,
+ * from /proc/self/pagemap (no privilege needed for these flags): a present
+ * frame was touched (KVM faulted it in), a private one is the clone's own
+ * copy (written), the same for both backends' mappings.
+ */
+int clone_pagemap_scan(struct kf_clone *clone,
+		       void (*fn)(void *arg, uint64_t frame, int present, int private), void *arg)
+{
+	uint64_t npages = clone->tmpl->mem_size / VM_PAGE_SIZE;
+	uint64_t *pm = malloc(PM_CHUNK * sizeof(*pm));
+	int own, fd = clone_pagemap_fd(clone, &own), err = 0;
+
+	if (fd < 0 || !pm) {
 		err = fd < 0 ? -errno : -ENOMEM;
 		goto out;
 	}
@@ -225,21 +236,42 @@ int clone_working_set(struct kf_clone *clone, uint64_t **out, uint64_t *n_out)
 			goto out;
 		}
 		for (uint64_t j = 0; j < cnt; j++)
-			if (pm[j] & PM_PRESENT)
-				wset[n++] = (i + j) | (pm[j] & PM_FILE ? 0 : KF_WSET_WRITE);
+			fn(arg, i + j, !!(pm[j] & PM_PRESENT),
+			   (pm[j] & (PM_PRESENT | PM_FILE)) == PM_PRESENT);
 	}
-	if (!n)
-		err = -ENODATA;
 out:
-	if (fd >= 0)
+	if (own && fd >= 0)
 		close(fd);
 	free(pm);
+	return err;
+}
+
+struct wset_acc {
+	uint64_t *wset, n;
+};
+
+static void wset_add(void *arg, uint64_t frame, int present, int private)
+{
+	struct wset_acc *a = arg;
+
+	if (present)
+		a->wset[a->n++] = frame | (private ? KF_WSET_WRITE : 0);
+}
+
+/* The pages a clone has touched so far, as working-set entries; *out is malloc'd. */
+int clone_working_set(struct kf_clone *clone, uint64_t **out, uint64_t *n_out)
+{
+	struct wset_acc a = { .wset = malloc(clone->tmpl->mem_size / VM_PAGE_SIZE * sizeof(uint64_t)) };
+	int err = a.wset ? clone_pagemap_scan(clone, wset_add, &a) : -ENOMEM;
+
+	if (!err && !a.n)
+		err = -ENODATA;
 	if (err) {
-		free(wset);
+		free(a.wset);
 		return err;
 	}
-	*out = wset;
-	*n_out = n;
+	*out = a.wset;
+	*n_out = a.n;
 	return 0;
 }
 

@@ -227,41 +227,20 @@ void exec_guest_mbox_rx(void *arg, const uint8_t *buf, size_t len)
 	exec_guest_bytes(clone, clone->mbox_dec, buf, len);
 }
 
-#define PM_PRESENT	(1ULL << 63)
-#define PM_FILE		(1ULL << 61)	/* the template's page (or shared anon), not a copy */
-#define PM_CHUNK	8192
+static void count_private(void *arg, uint64_t frame, int present, int private)
+{
+	(void)frame;
+	(void)present;
+	*(uint64_t *)arg += private;
+}
 
-/*
- * Pages of guest RAM the clone holds as its own copies, from /proc/self/pagemap
- * (no privilege needed for the flags). The same for both backends: each maps
- * guest RAM in this process, template pages as file pages.
- */
+/* Pages of guest RAM the clone holds as its own copies (clone_pagemap_scan()). */
 static int exec_private_pages(struct kf_clone *clone, uint64_t *out)
 {
-	uint64_t npages = clone->vm.mem_size / VM_PAGE_SIZE, n = 0;
-	uint64_t *pm = malloc(PM_CHUNK * sizeof(*pm));
-	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC), err = 0;
+	int err;
 
-	if (fd < 0 || !pm) {
-		err = fd < 0 ? -errno : -ENOMEM;
-		goto out;
-	}
-	for (uint64_t i = 0; i < npages; i += PM_CHUNK) {
-		uint64_t cnt = npages - i < PM_CHUNK ? npages - i : PM_CHUNK;
-		off_t off = (off_t)(((uintptr_t)clone->vm.mem / VM_PAGE_SIZE + i) * sizeof(*pm));
-
-		if (pread(fd, pm, cnt * sizeof(*pm), off) != (ssize_t)(cnt * sizeof(*pm))) {
-			err = -EIO;
-			goto out;
-		}
-		for (uint64_t j = 0; j < cnt; j++)
-			n += (pm[j] & (PM_PRESENT | PM_FILE)) == PM_PRESENT;
-	}
-	*out = n;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(pm);
+	*out = 0;
+	err = clone_pagemap_scan(clone, count_private, out);
 	return err ? kf_fail(err, "reading /proc/self/pagemap for clone %llu",
 			     (unsigned long long)clone->id) : 0;
 }

@@ -28,6 +28,8 @@ struct kf_template {
 	char name[64];			/* file name, for messages */
 	int kmod_fd;			/* kmod backend: the module's template fd, else -1 */
 	atomic_int kmod_wset_state;	/* kmod: 0 working set not recorded, 1 recording, 2 set */
+	int pagemap_fd;			/* /proc/self/pagemap, opened before any sandbox */
+	int pagemap_pid;		/* whose pagemap that is: a fork()ed child must not read it */
 	int has_mbox;			/* its agent serves frames over the mailbox */
 	struct kf_mbox_hdr mbox_hdr;	/* the mailbox header as frozen, when has_mbox */
 	int meta_only;			/* read without its pages (memfd -1): mbox_hdr read from the file */
@@ -82,6 +84,8 @@ int kmod_clone_build(struct kf_clone *clone, const char *name, uint64_t *t_vm);
 int kmod_clone_reset(struct kf_clone *clone);
 void kmod_clone_learn(struct kf_clone *clone);
 int clone_working_set(struct kf_clone *clone, uint64_t **out, uint64_t *n);
+int clone_pagemap_scan(struct kf_clone *clone,
+		       void (*fn)(void *arg, uint64_t frame, int present, int private), void *arg);
 
 /* reaper.c: tear clones down on a background thread */
 void reaper_push(struct kf_clone *clone);

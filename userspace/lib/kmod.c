@@ -238,8 +238,12 @@ void kmod_clone_learn(struct kf_clone *clone)
 	int expected = WSET_NONE;
 	uint64_t *wset, n;
 
-	if (!clone->vm.exits || !atomic_compare_exchange_strong(&tmpl->kmod_wset_state, &expected,
-								 WSET_RECORDING))
+	/*
+	 * Not in a child fork()ed after the open: it may be sandboxed, and the
+	 * pagemap the template opened is its parent's.
+	 */
+	if (!clone->vm.exits || tmpl->pagemap_fd < 0 || tmpl->pagemap_pid != getpid() ||
+	    !atomic_compare_exchange_strong(&tmpl->kmod_wset_state, &expected, WSET_RECORDING))
 		return;
 	if (!clone_working_set(clone, &wset, &n)) {
 		int err = kmod_template_set_wset(tmpl, wset, n);

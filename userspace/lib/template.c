@@ -124,6 +124,14 @@ static int template_load(const char *path, struct kf_template *tmpl)
 {
 	int err;
 
+	/*
+	 * Opened now, not when the working set is learnt or a dirty limit
+	 * checked: those run on the reaper or a sandboxed thread
+	 * (kf_sandbox_thread), where open is refused.
+	 */
+	tmpl->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	tmpl->pagemap_pid = getpid();
+
 	if (tmpl->backend == KF_BACKEND_KMOD && attach_wanted()) {
 		err = tplfile_read(path, tmpl, 1);
 		if (!err)
@@ -159,6 +167,7 @@ int kf_template_open(const char *path, enum kf_backend backend, struct kf_templa
 		return kf_fail(-ENOMEM, "template %s", path);
 	tmpl->memfd = -1;
 	tmpl->kmod_fd = -1;
+	tmpl->pagemap_fd = -1;
 	snprintf(tmpl->name, sizeof(tmpl->name), "%s", base ? base + 1 : path);
 	err = backend_choose(backend, &tmpl->backend);
 	if (err)
@@ -174,6 +183,10 @@ int kf_template_open(const char *path, enum kf_backend backend, struct kf_templa
 free_tmpl:
 	if (tmpl->memfd >= 0)
 		close(tmpl->memfd);
+	if (tmpl->kmod_fd >= 0)
+		close(tmpl->kmod_fd);
+	if (tmpl->pagemap_fd >= 0)
+		close(tmpl->pagemap_fd);
 	state_free(&tmpl->state);
 	free(tmpl->wset);
 	free(tmpl);
@@ -186,6 +199,8 @@ void kf_template_put(struct kf_template *tmpl)
 		return;
 	if (tmpl->kmod_fd >= 0)
 		close(tmpl->kmod_fd);
+	if (tmpl->pagemap_fd >= 0)
+		close(tmpl->pagemap_fd);
 	if (tmpl->memfd >= 0)
 		close(tmpl->memfd);
 	state_free(&tmpl->state);

@@ -46,12 +46,32 @@ uint64_t vm_now_ns(void)
 /* --- deadline kick: a per-thread timer that interrupts KVM_RUN -------------- */
 
 static pthread_once_t kick_once = PTHREAD_ONCE_INIT;
+static pthread_key_t kick_key;	/* set once a thread has a timer: deletes it at thread exit */
 static __thread int kick_ready;
 static __thread timer_t kick_timer;
 
 static void kick_handler(int sig)
 {
 	(void)sig;	/* only there to make KVM_RUN return -EINTR */
+}
+
+/*
+ * fork() copies the forking thread's kick_ready but not its POSIX timer: the
+ * child's only thread must create its own (timer_settime on the inherited
+ * id fails with EINVAL, or arms an unrelated timer of the child's).
+ */
+static void kick_forget_after_fork(void)
+{
+	kick_ready = 0;
+}
+
+/* A POSIX timer outlives its thread: without this every exec thread would leak one. */
+static void kick_thread_exit(void *arg)
+{
+	(void)arg;
+	if (kick_ready)
+		timer_delete(kick_timer);
+	kick_ready = 0;
 }
 
 static void kick_install(void)
@@ -63,6 +83,8 @@ static void kick_install(void)
 		sigemptyset(&sa.sa_mask);
 		sigaction(sig, &sa, NULL);	/* no SA_RESTART: KVM_RUN must return */
 	}
+	pthread_atfork(NULL, NULL, kick_forget_after_fork);
+	pthread_key_create(&kick_key, kick_thread_exit);
 }
 
 #define KICK_PERIOD_NS	(10 * 1000000ull)
@@ -87,6 +109,7 @@ static int kick_arm(uint64_t deadline_ns, int poll)
 		if (timer_create(CLOCK_MONOTONIC, &sev, &kick_timer) < 0)
 			return kf_fail(-errno, "timer_create for the exec deadline");
 		kick_ready = 1;
+		pthread_setspecific(kick_key, &kick_ready);	/* any non-NULL value */
 	}
 	/* Re-fire every 10 ms in case a kick lands between exits, not in KVM_RUN. */
 	its.it_value.tv_sec = delta / 1000000000ull;
