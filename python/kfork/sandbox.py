@@ -121,9 +121,9 @@ class Template:
         """Have kfork.ko keep this template after the process closes it (kmod backend).
 
         Later Template() opens of the same file by the same user attach to it
-        in one ioctl. Raises AlreadyExistsError if it is kept already,
-        NotSupportedError-like errors on the user backend. Undo with
-        kfork.unpersist(path).
+        in one ioctl. Raises AlreadyExistsError (EEXIST) if it is kept
+        already, NotSupportedError (EOPNOTSUPP) on the user backend. Undo
+        with kfork.unpersist(path).
         """
         check(_lib.lib().kf_template_persist(self._handle()), "kf_template_persist")
 
@@ -219,6 +219,8 @@ class Sandbox:
         check(lib.kf_spawn(template._handle(), ctypes.byref(ptr)), "kf_spawn")
         self._ptr = ptr
         self._id = int(lib.kf_clone_id(ptr))
+        # Cached: the sandbox outlives a closed Template object (libkfork keeps a reference).
+        self._kind = template.kind
         template._ref(1)
         return self
 
@@ -226,6 +228,11 @@ class Sandbox:
         if self._ptr is None:
             raise ValueError("sandbox is closed")
         return self._ptr
+
+    @property
+    def kind(self) -> str:
+        """The template's kind: "minimal", "python" or "tiny"."""
+        return self._kind
 
     @property
     def id(self) -> int:
@@ -262,7 +269,7 @@ class Sandbox:
         code_b = code.encode() if isinstance(code, str) else bytes(code)
         stdin_b = stdin.encode() if isinstance(stdin, str) else (bytes(stdin) if stdin is not None else None)
         if lang is None:
-            lang_n = _lib.KF_EXEC_PYTHON if self.template.kind == "python" else _lib.KF_EXEC_SH
+            lang_n = _lib.KF_EXEC_PYTHON if self._kind == "python" else _lib.KF_EXEC_SH
         elif isinstance(lang, str):
             if lang not in _LANGS:
                 raise InvalidArgumentError(22, f"exec on clone {self._id}: language {lang!r} is not "
