@@ -26,7 +26,25 @@ def run_one(path: str, backend: str) -> None:
         assert (r.stderr, r.exit_code) == (b"to err\n", 3), r
         r = sb.run("echo $((6*7))", lang="sh")
         assert r.stdout == b"42\n", r
-        print(f"{backend}: print(1+1) -> {r.stdout!r}, sys.exit(3) -> 3, sh echo -> 42")
+        # README's examples, as written there.
+        r = sb.run("cat", stdin=b"hi", lang="sh")
+        assert r.stdout == b"hi", r
+        chunks: list[bytes] = []
+        r = sb.run("for i in range(3): print(i)", on_stdout=chunks.append)
+        assert b"".join(chunks) == r.stdout == b"0\n1\n2\n", (chunks, r)
+        r = sb.run("while True: pass", timeout=1)
+        assert r.timed_out, r
+        sb.reset()
+        r = sb.run("print(1+1)")
+        assert r.text == "2\n", r
+        boxes = t.spawn_batch(2)
+        try:
+            assert [b.run("print(1+1)").text for b in boxes] == ["2\n", "2\n"]
+        finally:
+            for b in boxes:
+                b.close()
+        print(f"{backend}: print(1+1) -> 2, sys.exit(3) -> 3, sh, stdin, streaming, timeout + reset, "
+              "spawn_batch")
 
 
 def persist_attach(path: str) -> None:
