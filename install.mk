@@ -15,18 +15,18 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 MANDIR ?= $(PREFIX)/share/man
 KFORK_DATADIR := $(PREFIX)/lib/kfork
 # Where Debian's python3 looks: /usr/lib/python3/dist-packages for the system,
-# /usr/local/lib/python3.X/dist-packages otherwise. No Python package exists
-# yet; when python/kfork/ does, install copies it there.
+# /usr/local/lib/python3.X/dist-packages otherwise (PYTHONDIR= overrides).
+# Only the sources: Python compiles them itself, nothing else of python/ ships.
 PY_VER = $(shell python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null)
 PYTHONDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/lib/python3/dist-packages,$(PREFIX)/lib/python$(PY_VER)/dist-packages)
-PY_PKG := $(wildcard python/kfork)
+PY_SRCS := $(wildcard python/kfork/*.py)
 
 MAN_PAGES := $(wildcard man/*.[1-8])
 INSTALL_DATA := $(B)/guest/vmlinux $(B)/guest/minimal.cpio.gz $(B)/guest/python.cpio.gz \
 	$(B)/tests/tiny.bin
 
 .PHONY: install
-install: $(B)/kfork $(KF_SO) $(B)/lib/libkfork.a $(INSTALL_DATA) userspace/lib/kfork.pc.in
+install: $(B)/kfork $(PY_SRCS) $(KF_SO) $(B)/lib/libkfork.a $(INSTALL_DATA) userspace/lib/kfork.pc.in
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/linux \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(KFORK_DATADIR)
 	install -m 755 $(B)/kfork $(DESTDIR)$(BINDIR)/kfork
@@ -42,4 +42,5 @@ install: $(B)/kfork $(KF_SO) $(B)/lib/libkfork.a $(INSTALL_DATA) userspace/lib/k
 	install -m 644 $(INSTALL_DATA) $(DESTDIR)$(KFORK_DATADIR)/
 	$(foreach m,$(MAN_PAGES),install -D -m 644 $(m) \
 		$(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/$(notdir $(m)) &&) true
-	$(if $(PY_PKG),install -d $(DESTDIR)$(PYTHONDIR) && cp -r $(PY_PKG) $(DESTDIR)$(PYTHONDIR)/)
+	install -d $(DESTDIR)$(PYTHONDIR)/kfork
+	install -m 644 $(PY_SRCS) $(DESTDIR)$(PYTHONDIR)/kfork/
