@@ -348,7 +348,7 @@ TEST_F_TIMEOUT(guest, build_records_the_working_set_the_module_gets, 600)
 	struct kf_clone *clone;
 	char path[64];
 
-	NEED_GUEST();
+	NEED_GUEST_UNCONFINED();	/* opens a template: confined after that */
 	EXPECT_LT(100, self->tmpl->wset_len) TH_LOG("%llu entries", (unsigned long long)self->tmpl->wset_len);
 	if (access("/dev/kfork", R_OK | W_OK))
 		SKIP(return, "no /dev/kfork: kfork.ko not loaded");
@@ -358,6 +358,7 @@ TEST_F_TIMEOUT(guest, build_records_the_working_set_the_module_gets, 600)
 	unsetenv("KFORK_ATTACH");
 	ASSERT_EQ(0, ioctl(kt->kmod_fd, KFORK_TEMPLATE_INFO, &info));
 	EXPECT_EQ(self->tmpl->wset_len, info.wset_pages);
+	CONFINE();
 	ASSERT_EQ(0, kf_spawn(kt, &clone)) TH_LOG("%s", kf_last_error());
 	ASSERT_EQ(0, sh(clone, "echo hi", &res));
 	EXPECT_STREQ("hi\n", res.out);
