@@ -44,7 +44,8 @@ $(KSELFTEST_H) &:
 # The lab's debug kernel (tests/lab/lab.mk) and kfork.ko built against it
 # (kmod/kmod.mk): make DEBUG_KERNEL=1 builds both, and make check then runs the
 # kmod tests under it too. Off by default until a debug boot has passed end to
-# end (its first build triple-faulted in PVH entry; see tests/lab/build-debug-kernel.sh).
+# end (it powers the lab off 0.3 s into the boot, before any console output;
+# see tests/lab/build-debug-kernel.sh).
 DEBUG_KERNEL ?= 0
 export DEBUG_KERNEL
 LAB_DEBUG_VMLINUX := $(B)/debug-kernel/vmlinux
