@@ -8,7 +8,8 @@
 # CMD runs from the tree root; lab.sh exits with CMD's status (125: the lab did not
 # come up, with one "lab: ..." line saying why); make reports it as "Error <status>"
 # and, being make, exits 2 on any non-zero status. LAB_MEM, LAB_TIMEOUT, LAB_CPU,
-# LAB_VERBOSE=1 tune the VM. CMD reaches lab.sh through the environment, unexpanded
+# LAB_VERBOSE=1 tune the VM;
+# LAB_APPEND adds to the lab kernel's command line. CMD reaches lab.sh through the environment, unexpanded
 # ($(value ...)), so make neither eats its $ nor breaks on its quotes.
 
 .PHONY: lab lab-prepare

@@ -139,6 +139,7 @@ lab_run()
 	# KVM's chatter must not push an early report out.
 	[[ "${LAB_KERNEL:-debian}" != debug ]] ||
 		append+=" kfork_lab.kernel=debug panic_on_warn=1 panic_print=0x20 log_buf_len=16M"
+	append+="${LAB_APPEND:+ $LAB_APPEND}"	# e.g. earlyprintk=serial, to debug a boot
 
 	LAB_STATUS= LAB_FATAL= LAB_PANIC= LAB_EARLY=()
 	start=$EPOCHREALTIME
