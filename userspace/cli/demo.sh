@@ -25,6 +25,16 @@ demo_run()
 	build/kfork run -t "$OUT/python.tmpl" --json -- 'print(1+1)'
 	echo "== a failing program keeps its exit status and stderr apart"
 	build/kfork run -t "$OUT/python.tmpl" --json -- 'import sys; print("out"); print("err", file=sys.stderr); sys.exit(3)' || true
+	if [[ -e /dev/kfork ]]; then
+		echo "== kfork.ko keeps the template: later one-shot runs attach (open_us) instead of loading it"
+		build/kfork template load "$OUT/python.tmpl"
+		for i in 1 2 3; do
+			TIMEFORMAT="   (the whole command: %R s)"
+			time build/kfork run -t "$OUT/python.tmpl" --json -- 'print(1+1)'
+		done
+		unset TIMEFORMAT
+		build/kfork template unload "$OUT/python.tmpl"
+	fi
 	echo
 	echo "== $N clones each: spawn -> exec -> result -> destroy"
 	build/kfork run -t "$OUT/python.tmpl" -n "$N" -- 'print(1+1)'
