@@ -43,9 +43,9 @@ $(KSELFTEST_H) &:
 
 # The lab's debug kernel (tests/lab/lab.mk) and kfork.ko built against it
 # (kmod/kmod.mk): make DEBUG_KERNEL=1 builds both, and make check then runs the
-# kmod tests under it too. Off by default until a debug boot has passed end to
-# end (it powers the lab off 0.3 s into the boot, before any console output;
-# see tests/lab/build-debug-kernel.sh).
+# kmod tests under it too. Off by default until its run is green (it boots; the
+# memory-growth bounds of stress_test and obs_test fail under KASAN) and its
+# 18-27 min build fits CI's time.
 DEBUG_KERNEL ?= 0
 export DEBUG_KERNEL
 LAB_DEBUG_VMLINUX := $(B)/debug-kernel/vmlinux
