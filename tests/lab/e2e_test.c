@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -13,6 +12,7 @@
 #include "../../kmod/uapi/kfork.h"
 #include "kfork.h"
 #include "kselftest_harness.h"
+#include "lab_template.h"
 #include "lib/internal.h"
 
 /* Fixture setup may build a template: every test allows for that on a loaded lab. */
@@ -27,7 +27,6 @@ static const char *lab_template(enum kf_template_kind kind, const char **skip)
 	char initrd[128];
 	struct kf_build_opts opts = { .kind = kind, .kernel = "build/guest/vmlinux",
 				      .initrd = initrd };
-	int lock, err = 0;
 
 	*skip = NULL;
 	if (access("/dev/kvm", R_OK | W_OK)) {
@@ -40,15 +39,8 @@ static const char *lab_template(enum kf_template_kind kind, const char **skip)
 		return NULL;
 	}
 	snprintf(path, sizeof(path), "/tmp/kfork-e2e-%s.tmpl", kf_kind_name(kind));
-	lock = open("/tmp/kfork-e2e.lock", O_CREAT | O_RDWR, 0600);
-	flock(lock, LOCK_EX);
-	if (access(path, R_OK))
-		err = kf_template_build(&opts, path);
-	close(lock);
-	if (err) {
-		fprintf(stderr, "# kf_template_build %s: %s\n", kf_kind_name(kind), kf_last_error());
+	if (lab_template_build_once(&opts, path))
 		return NULL;
-	}
 	return path;
 }
 

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -13,6 +12,7 @@
 
 #include "kfork.h"
 #include "kselftest_harness.h"
+#include "lab_template.h"
 #include "proto/kf_mbox.h"
 
 /*
@@ -115,7 +115,6 @@ static const char *hostile_template(const char **skip)
 {
 	struct kf_build_opts opts = { .kind = KF_KIND_MINIMAL, .kernel = "build/guest/vmlinux",
 				      .initrd = "build/guest/minimal.cpio.gz", .mem_size = TMPL_MEM };
-	int lock, err = 0;
 
 	*skip = NULL;
 	if (access("/dev/kvm", R_OK | W_OK)) {
@@ -126,15 +125,8 @@ static const char *hostile_template(const char **skip)
 		*skip = "guest kernel, initramfs or " HELPER " not built (run make)";
 		return NULL;
 	}
-	lock = open("/tmp/kfork-hostile.lock", O_CREAT | O_RDWR, 0600);
-	flock(lock, LOCK_EX);
-	if (access(TMPL_PATH, R_OK))
-		err = kf_template_build(&opts, TMPL_PATH);
-	close(lock);
-	if (err) {
-		fprintf(stderr, "# kf_template_build: %s\n", kf_last_error());
+	if (lab_template_build_once(&opts, TMPL_PATH))
 		return NULL;
-	}
 	return TMPL_PATH;
 }
 

@@ -3,12 +3,12 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "kfork.h"
 #include "kselftest_harness.h"
+#include "lab_template.h"
 
 /* The same file and lock as e2e_test's, so one lab boot builds the template once. */
 #define TMPL	"/tmp/kfork-e2e-python.tmpl"
@@ -17,18 +17,11 @@ static const char *python_template(void)
 {
 	struct kf_build_opts opts = { .kind = KF_KIND_PYTHON, .kernel = "build/guest/vmlinux",
 				      .initrd = "build/guest/python.cpio.gz" };
-	int lock, err = 0;
-
 	if (access("/dev/kvm", R_OK | W_OK))
 		return "/dev/kvm not available (run under `make lab` or on a host with KVM)";
 	if (access(opts.kernel, R_OK) || access(opts.initrd, R_OK))
 		return "guest kernel or initramfs not built (run make)";
-	lock = open("/tmp/kfork-e2e.lock", O_CREAT | O_RDWR, 0600);
-	flock(lock, LOCK_EX);
-	if (access(TMPL, R_OK))
-		err = kf_template_build(&opts, TMPL);
-	close(lock);
-	return err ? kf_last_error() : NULL;
+	return lab_template_build_once(&opts, TMPL) ? "template build failed (see above)" : NULL;
 }
 
 /* build/kfork run --json -- CODE: its stdout into out, the exit status returned. */

@@ -4,12 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "kfork.h"
 #include "kselftest_harness.h"
+#include "lab_template.h"
 
 #define SOAK		"build/tests/soak/soak"
 #define LEAKY_CYCLES	"20"	/* one leaked clone shows however short the run */
@@ -21,7 +21,6 @@ static const char *minimal_template(const char **skip)
 	static const char path[] = "/tmp/kfork-e2e-minimal.tmpl";
 	struct kf_build_opts opts = { .kind = KF_KIND_MINIMAL, .kernel = "build/guest/vmlinux",
 				      .initrd = "build/guest/minimal.cpio.gz" };
-	int lock, err = 0;
 
 	*skip = NULL;
 	/* Only the lab's nested KVM boots a Linux guest (LAB.md): elsewhere, say so. */
@@ -37,15 +36,8 @@ static const char *minimal_template(const char **skip)
 		*skip = "guest kernel, initramfs or " SOAK " not built (run make)";
 		return NULL;
 	}
-	lock = open("/tmp/kfork-e2e.lock", O_CREAT | O_RDWR, 0600);
-	flock(lock, LOCK_EX);
-	if (access(path, R_OK))
-		err = kf_template_build(&opts, path);
-	close(lock);
-	if (err) {
-		fprintf(stderr, "# kf_template_build minimal: %s\n", kf_last_error());
+	if (lab_template_build_once(&opts, path))
 		return NULL;
-	}
 	return path;
 }
 
