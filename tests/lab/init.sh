@@ -48,6 +48,11 @@ lab_mount_basics()
 	mount -t proc proc /proc
 	mount -t sysfs sysfs /sys
 	mount -t devtmpfs devtmpfs /dev
+	# What udev would add, and bash's process substitution (<(...)) needs.
+	ln -s /proc/self/fd /dev/fd
+	ln -s /proc/self/fd/0 /dev/stdin
+	ln -s /proc/self/fd/1 /dev/stdout
+	ln -s /proc/self/fd/2 /dev/stderr
 	# CMD's bytes reach the host as written: no \n -> \r\n on the console.
 	stty -onlcr </dev/console 2>/dev/null
 }
