@@ -248,22 +248,31 @@ TEST_F(obs, pool_hands_out_prebuilt_clones_and_refills)
 TEST_F(obs, pool_freed_with_the_template)
 {
 	struct kfork_caps caps0;
-	long kb0, kb1, kb2;
+	long kb0, kb1, kb2, v0, v1, v2;
 	unsigned int ready;
 
 	NEED_OBS();
 	ASSERT_EQ(0, kf_raw_caps(&caps0));
-	kb0 = kf_kernel_kb();
+	v0 = kf_kvm_vcpus();
+	kb0 = kf_kernel_kb_drained();
 	ASSERT_EQ(0, kf_raw_pool(self->tfd, 8, 0, &ready));
 	EXPECT_EQ(8, ready);
-	kb1 = kf_kernel_kb();
+	v1 = kf_kvm_vcpus();
+	kb1 = kf_kernel_kb_drained();
 	close(self->tfd);
 	self->tfd = -1;
 	ASSERT_EQ(0, kf_live_settles(caps0.live_templates - 1, caps0.live_clones));
-	kb2 = kf_kernel_kb_settle(kb0 + (kb1 - kb0) / 4);
+	/* The VMs' own objects: exact, under KASAN's quarantine too. */
+	for (int i = 0; i < 100 && (v2 = kf_kvm_vcpus()) > v0; i++)
+		usleep(50000);
+	kb2 = kf_kernel_kb_settle(kb0 + 256);
+	TH_LOG("kvm_vcpu objects %ld, %ld with 8 pooled VMs, %ld after close", v0, v1, v2);
 	TH_LOG("Slab+VmallocUsed %ld kB, %ld with 8 pooled VMs, %ld after close", kb0, kb1, kb2);
-	EXPECT_LT(8 * 64, kb1 - kb0);		/* the pool really holds 8 VMs */
-	EXPECT_GT((kb1 - kb0) / 4, kb2 - kb0);	/* and they are gone */
+	ASSERT_LE(0, v0) TH_LOG("/sys/kernel/slab/kvm_vcpu/objects unreadable");
+	EXPECT_EQ(v0 + 8, v1);		/* the pool really holds 8 VMs, one vCPU each */
+	EXPECT_EQ(v0, v2);		/* and they are gone */
+	/* Nor did anything else of theirs stay: less than two VMs' worth. */
+	EXPECT_GT(256, kb2 - kb0);
 }
 
 TEST_HARNESS_MAIN

@@ -170,7 +170,7 @@ TEST_F_TIMEOUT(stress, four_threads_spawn_reset_destroy_for_30s, 120)
 	if (self->skip)
 		SKIP(return, "%s", self->skip);
 	ASSERT_EQ(0, kf_raw_caps(&caps0));
-	kb0 = kf_kernel_kb();
+	kb0 = kf_kernel_kb_drained();
 	self->st.until = time(NULL) + STRESS_SECONDS;
 	for (int i = 0; i < STRESS_THREADS; i++) {
 		args[i] = (struct stress_arg){ .st = &self->st, .idx = i };
