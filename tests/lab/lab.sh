@@ -136,9 +136,12 @@ lab_run()
 	append="console=ttyS0 panic=-1 $quiet kfork_lab.nonce=$nonce kfork_lab.tree=$TREE"
 	append+=" kfork_lab.cmd=$cmdfile kfork_lab.hostcache=$KFORK_CACHE kfork_lab.verbose=${LAB_VERBOSE:-0}"
 	# A big log buffer: run-in-lab.sh reads the whole of it at the end, and
-	# KVM's chatter must not push an early report out.
+	# KVM's chatter must not push an early report out. RCU's stall timeout at
+	# its maximum: under TCG, with KASAN, one boot's initcalls on a loaded host
+	# starved rcu_sched for 26 s (6502 jiffies; 21 s is the default); a stall of the module's
+	# making (a loop that never schedules) still shows, 300 s later.
 	[[ "${LAB_KERNEL:-debian}" != debug ]] ||
-		append+=" kfork_lab.kernel=debug panic_on_warn=1 panic_print=0x20 log_buf_len=16M"
+		append+=" kfork_lab.kernel=debug panic_on_warn=1 panic_print=0x20 log_buf_len=16M rcupdate.rcu_cpu_stall_timeout=300"
 	append+="${LAB_APPEND:+ $LAB_APPEND}"	# e.g. earlyprintk=serial, to debug a boot
 
 	LAB_STATUS= LAB_FATAL= LAB_PANIC= LAB_EARLY=()
