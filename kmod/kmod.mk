@@ -49,9 +49,6 @@ KMOD_DEBUG_OUT := $(B)/kmod-debug
 KMOD_DEBUG_KO := $(KMOD_DEBUG_OUT)/kfork.ko
 .PHONY: kmod-debug
 kmod-debug: $(KMOD_DEBUG_KO)
-ifeq ($(DEBUG_KERNEL),1)
-all: kmod-debug
-endif
 $(KMOD_DEBUG_KO): $(KMOD_SRCS) $(LAB_DEBUG_VMLINUX)
 	@mkdir -p $(KMOD_DEBUG_OUT)/uapi
 	$(Q)cp -p $(filter-out kmod/uapi/%,$(KMOD_SRCS)) $(KMOD_DEBUG_OUT)/

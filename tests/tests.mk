@@ -33,10 +33,11 @@ tests: $(HOST_TESTS) $(LAB_TESTS)
 all: tests
 .PHONY: tests
 
-# The README's test command: packages, build, then every test.
+# The README's test command: packages, build (the debug kernel and its kfork.ko
+# too, unless DEBUG_KERNEL=0), then every test.
 check:
 	$(Q)tests/deps.sh
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory all $(if $(filter 1,$(DEBUG_KERNEL)),kmod-debug)
 	$(Q)tests/run.sh
 
 # The tiny guest: 32-bit, freestanding, loaded flat at 0x10000 (see vmm/boot.c).

@@ -26,17 +26,14 @@ lab-prepare:
 # (51 min wall on 2 cores shared with other builds)
 # from an empty cache, after the guest kernel (never both builds at once).
 # This copy of its vmlinux is what make compares timestamps against.
-# Only with make DEBUG_KERNEL=1 (and build/kmod-debug/kfork.ko with it; see Makefile).
-ifeq ($(DEBUG_KERNEL),1)
+# Built by make check (through make kmod-debug), not by make all: see Makefile.
 $(LAB_DEBUG_VMLINUX): tests/lab/debug-kernel.config tests/lab/build-debug-kernel.sh $(KSRC_TAR) | $(B)/guest/vmlinux
 	@mkdir -p $(dir $@)
 	$(Q)tests/lab/build-debug-kernel.sh -o $@ >/dev/null
-all: $(LAB_DEBUG_VMLINUX)
-endif
 
 # Deliberate bugs in build/kmod-debug/kfork.ko (kmod/fault.c), one debug-lab boot
 # each: proves KASAN, lockdep, kmemleak, sleep-in-atomic and WARN reports all end
 # up as named failures. Not part of make check (a boot per kind, ~1-2 min each).
 .PHONY: lab-debug-selftest
-lab-debug-selftest: all
+lab-debug-selftest: all kmod-debug
 	$(Q)tests/lab/debug-selftest.sh
