@@ -48,6 +48,12 @@ TEST(kasan_names_kind_and_function_and_not_the_panic_it_caused)
 	SCANS(1, "KASAN: slab-out-of-bounds in kfork_state_restore [kfork]\n", KLOG "kasan.log");
 }
 
+/* The debug selftest's own report: GCC moved the faulting read into kfork_fault_kasan.cold. */
+TEST(kasan_names_a_split_function_after_the_function)
+{
+	SCANS(1, "KASAN: slab-out-of-bounds in kfork_fault_kasan [kfork]\n", KLOG "kasan-cold.log");
+}
+
 TEST(lockdep_names_the_place)
 {
 	SCANS(1, "lockdep: possible circular locking dependency detected at kfork_clone_create [kfork]\n",

@@ -31,9 +31,11 @@ function clean(s) {
 	sub(/^\[ *[0-9]+\.[0-9]+\]( \[ *[TC][0-9]+\])? ?/, "", s)	# printk time, caller id
 	return s
 }
-# "func+0x1a/0x40 [mod]" -> "func [mod]"
+# "func+0x1a/0x40 [mod]" -> "func [mod]"; the parts and clones GCC splits off
+# ("func.cold", "func.isra.0", "func.constprop.0") are named after func.
 function sym(s) {
 	gsub(/\+0x[0-9a-f]+\/0x[0-9a-f]+/, "", s)
+	gsub(/\.(cold|isra|part|constprop)(\.[0-9]+)?/, "", s)
 	sub(/^[ \t]+/, "", s)
 	sub(/[ \t]+$/, "", s)
 	return s
