@@ -4,6 +4,7 @@
 #include <linux/sched/signal.h>
 #include <linux/task_work.h>
 
+#include "compat.h"
 #include "internal.h"
 
 /*
@@ -50,8 +51,7 @@ static void kfork_prefault_host(const u64 *wset, u32 n, unsigned long mem_addr)
 			    !(wset[i + len] & KFORK_WSET_WRITE) != !write)
 				break;
 		mmap_read_lock(mm);
-		get_user_pages(mem_addr + (gfn << PAGE_SHIFT), len, write ? FOLL_WRITE : 0, NULL,
-			       NULL);
+		kfork_gup_touch(mem_addr + (gfn << PAGE_SHIFT), len, write ? FOLL_WRITE : 0);
 		mmap_read_unlock(mm);
 		cond_resched();
 	}
@@ -70,7 +70,7 @@ static bool kfork_vm_is_ours(struct kvm *kvm, unsigned long mem_addr, u64 mem_si
 	struct kvm_memory_slot *slot;
 	int as_id, bkt;
 
-	for (as_id = 0; as_id < KVM_ADDRESS_SPACE_NUM; as_id++) {
+	for (as_id = 0; as_id < kfork_nr_memslot_as(kvm); as_id++) {
 		kvm_for_each_memslot(slot, bkt, __kvm_memslots(kvm, as_id)) {
 			if (slot->id >= KVM_USER_MEM_SLOTS)
 				continue;

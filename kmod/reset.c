@@ -10,6 +10,7 @@
 #include <linux/timekeeping.h>
 #include <linux/uaccess.h>
 
+#include "compat.h"
 #include "internal.h"
 #include "trace.h"
 
@@ -89,13 +90,13 @@ static int kfork_reset_complete_io(struct kfork_clone *clone)
 	long ret = 0;
 	int round;
 
-	WRITE_ONCE(vcpu->run->immediate_exit, 1);
+	WRITE_ONCE(kfork_run_immediate_exit(vcpu->run), 1);
 	for (round = 0; round < 8; round++) {
 		ret = kfork_kvm_ioctl(clone->kv->vcpu, KVM_RUN, 0);
 		if (ret)
 			break;
 	}
-	WRITE_ONCE(vcpu->run->immediate_exit, 0);
+	WRITE_ONCE(kfork_run_immediate_exit(vcpu->run), 0);
 	if (ret == -EINTR)
 		return 0;
 	return ret ? ret : -EBUSY;
