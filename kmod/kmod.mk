@@ -42,6 +42,24 @@ kmod:
 all: kmod
 endif
 
+# The same sources against every other kernel issue 12 names: bookworm-backports'
+# 6.12 (tests/deps.sh installs its headers), into build/kmod-<release>/. The lab
+# boots that kernel with LAB_KVER=<release> and loads this build from there
+# (tests/lab/init.sh); kmod/compat.h holds what differs.
+KMOD_EXTRA_KVERS := $(patsubst linux-headers-%,%,$(notdir $(wildcard /usr/src/linux-headers-6.12*-amd64)))
+define kmod_for_kver
+$(B)/kmod-$(1)/kfork.ko: $(KMOD_SRCS)
+	@mkdir -p $(B)/kmod-$(1)/uapi
+	$(Q)cp -p $(filter-out kmod/uapi/%,$(KMOD_SRCS)) $(B)/kmod-$(1)/
+	$(Q)cp -p $(wildcard kmod/uapi/*.h) $(B)/kmod-$(1)/uapi/
+	$(Q)$(MAKE) -C /usr/src/linux-headers-$(1) M=$(abspath $(B)/kmod-$(1)) W=1 $(if $(CI),KCFLAGS=-Werror) \
+		$(if $(filter 1,$(V)),V=1) modules >$(B)/kmod-$(1)/build.log 2>&1 || \
+		{ cat $(B)/kmod-$(1)/build.log; exit 1; }
+	$(Q)grep -i 'warning' $(B)/kmod-$(1)/build.log || true
+kmod: $(B)/kmod-$(1)/kfork.ko
+endef
+$(foreach v,$(KMOD_EXTRA_KVERS),$(eval $(call kmod_for_kver,$(v))))
+
 # The same sources against the debug kernel's build tree, whose KVM is built in:
 # its exports (kvm_get_kvm, kvm_mmu_page_fault, ...) come from vmlinux's Module.symvers.
 # The tree's path is the cache key's, so ask the build script (instant once built).

@@ -8,13 +8,16 @@
 # build/tests/lab/ and build/tests/kmod/ there and writes its counts to a file in
 # build/lab/. A lab that does not come up counts as 1 failed. Results are counted per
 # test case (see tests/tap.sh); the exit status is 1 if anything failed.
-# Debug half: a second lab boot, under the debug kernel (LAB_KERNEL=debug:
+# 6.12 half: a lab boot of bookworm-backports' 6.12 (LAB_KVER) runs
+# build/tests/kmod/ against build/kmod-<release>/kfork.ko, results named
+# "lab-6.12: ...". Skipped, and said so, where its headers are not installed.
+# Debug half: a further lab boot, under the debug kernel (LAB_KERNEL=debug:
 # KASAN, lockdep, kmemleak, panic_on_warn), runs build/tests/kmod/ against
 # build/kmod-debug/kfork.ko; every kernel report counts as a failure, named
 # "lab-debug: KASAN: ...", like every test result of that boot.
 #
 #   KFORK_CHECK=host   only the host half       KFORK_CHECK=lab   only the lab half
-#   KFORK_CHECK=lab-debug   only the debug half
+#   KFORK_CHECK=lab-debug   only the debug half      KFORK_CHECK=lab-6.12   only the 6.12 half
 #   KFORK_LAB_TEST_DIRS, KFORK_TEST_TIMEOUT are passed on to the lab (see run-in-lab.sh, tap.sh)
 # Run from the tree root (make check does).
 set -euo pipefail
@@ -64,6 +67,40 @@ check_lab()
 	else
 		tap_fail "lab: run-in-lab.sh wrote no results (lab.sh exit status $rc)"
 	fi
+}
+
+# The kernel-module tests on 6.12, the other kernel users run (Debian 13's).
+check_lab_612()
+{
+	local results kver ko rc=0 start=$SECONDS
+
+	echo "# ======== kmod tests under Linux 6.12 (lab boot of bookworm-backports' kernel: build/tests/kmod)"
+	if [[ "${KFORK_LAB:-}" == 1 ]]; then
+		echo "# already in a lab: no 6.12 lab boot from inside it"
+		return
+	fi
+	ko=$(ls -d build/kmod-6.12*-amd64/kfork.ko 2>/dev/null | head -n 1 || true)
+	if [[ -z "$ko" ]]; then
+		TAP_SKIPPED=$((TAP_SKIPPED + 1))
+		TAP_SKIPS+=("lab-6.12 (no build/kmod-6.12*/kfork.ko: 6.12 headers not installed; tests/deps.sh installs them as root)")
+		return
+	fi
+	kver=${ko#build/kmod-}
+	kver=${kver%/kfork.ko}
+	mkdir -p build/lab
+	results=build/lab/results-612-$$-$RANDOM
+	rm -f "$results"
+	LAB_KVER=$kver tests/lab/lab.sh run \
+		"$(lab_env)KFORK_LAB_TEST_DIRS=build/tests/kmod tests/lab/run-in-lab.sh $results" || rc=$?
+	if [[ -f "$results" ]]; then
+		tap_read_counts "$results" "lab-6.12: "
+		rm -f "$results"
+		[[ $TAP_COMPLETE -eq 1 ]] ||
+			tap_fail "lab-6.12: stopped before all kmod tests ran (lab.sh exit status $rc; see the lab: line above)"
+	else
+		tap_fail "lab-6.12: the $kver lab wrote no results (lab.sh exit status $rc; see the lab: line above)"
+	fi
+	echo "# 6.12 lab ($kver): $((SECONDS - start)) s"
 }
 
 # A panic (panic_on_warn turns each WARN and KASAN report into one) stops the
@@ -116,12 +153,14 @@ main()
 	all)
 		check_host
 		check_lab
+		check_lab_612
 		check_lab_debug
 		;;
 	host) check_host ;;
 	lab) check_lab ;;
+	lab-6.12) check_lab_612 ;;
 	lab-debug) check_lab_debug ;;
-	*) tap_fail "run.sh: KFORK_CHECK='$KFORK_CHECK' is not host, lab, lab-debug or empty" ;;
+	*) tap_fail "run.sh: KFORK_CHECK='$KFORK_CHECK' is not host, lab, lab-6.12, lab-debug or empty" ;;
 	esac
 	tap_print_summary
 	[[ $TAP_FAILED -eq 0 ]]

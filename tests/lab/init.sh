@@ -15,7 +15,8 @@ PATH=/bin:/sbin:/usr/bin:/usr/sbin
 export PATH
 MODDIR=/lib/modules/lab
 KVM_MODULES="irqbypass kvm ccp kvm-amd"
-P9_MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci 9pnet 9pnet_virtio netfs fscache 9p"
+# In dependency order for 6.1 and 6.12 (whose 9pnet needs netfs).
+P9_MODULES="virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci netfs fscache 9pnet 9pnet_virtio 9p"
 P9_OPTS="trans=virtio,version=9p2000.L,cache=loose,msize=512000"
 
 NONCE=unset
@@ -74,9 +75,12 @@ lab_parse_cmdline()
 	[ -n "$CMDFILE" ] || lab_fatal "no kfork_lab.cmd on the kernel command line"
 }
 
+# A module this kernel builds in or merged into another (lab-prepare.sh
+# lists those in absent) is already there.
 lab_insmod()
 {
 	mod=$1
+	[ ! -f "$MODDIR/$mod.ko" ] && grep -q "^$mod " "$MODDIR/absent" 2>/dev/null && return 0
 	err=$(insmod "$MODDIR/$mod.ko" 2>&1) || lab_fatal "insmod $mod.ko failed: $err"
 }
 
@@ -141,7 +145,8 @@ lab_mount_host()
 lab_load_kfork()
 {
 	KFORK_KMOD=absent
-	kos="build/kmod/kfork.ko kmod/kfork.ko"
+	# A build for this very release first (kmod/kmod.mk: 6.12), then the default one.
+	kos="build/kmod-$(uname -r)/kfork.ko build/kmod/kfork.ko kmod/kfork.ko"
 	# Built against Debian's headers, kfork.ko would not load here (other vermagic).
 	[ "$KERNEL_KIND" = debug ] && kos=build/kmod-debug/kfork.ko
 	for ko in $kos; do

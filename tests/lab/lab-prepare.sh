@@ -18,6 +18,8 @@ LAB_MODULES=(irqbypass kvm ccp kvm-amd
 	virtio_ring virtio virtio_pci_modern_dev virtio_pci_legacy_dev virtio_pci
 	9pnet 9pnet_virtio netfs fscache 9p
 	virtio-rng)
+# Modules a later release folded into another: not an error when missing.
+declare -A LAB_MERGED=([fscache]="merged into netfs (6.4)")
 
 lab_die()
 {
@@ -64,30 +66,51 @@ lab_fetch_image_deb()
 	lab_die "apt-get download linux-image-$kver failed: run 'apt-get update' and check that the package exists in the archive"
 }
 
-# vmlinuz is a bzImage whose payload is one xz stream; PVH boots its ELF directly,
-# skipping the decompressor, which is slow under TCG.
+# vmlinuz is a bzImage whose payload is one compressed ELF: xz in Debian's 6.1,
+# zstd in its 6.12. PVH boots the ELF directly, skipping the decompressor,
+# which is slow under TCG.
 lab_extract_vmlinux()
 {
 	local vmlinuz=$1 out=$2 off
 
-	off=$(LC_ALL=C grep -abo $'\xfd7zXZ\x00' "$vmlinuz" | head -n 1 | cut -d: -f1)
-	[[ -n "$off" ]] || lab_die "no xz stream in $vmlinuz: the kernel is not xz-compressed, lab.sh cannot unpack it"
-	# xz stops after its stream, so tail may die of SIGPIPE: only xz's status counts.
-	{ tail -c +$((off + 1)) "$vmlinuz" || true; } | xz -dc --single-stream >"$out" ||
-		lab_die "xz -dc of the payload of $vmlinuz failed"
-	[[ "$(head -c 4 "$out" | od -An -c | tr -d ' ')" == '177ELF' ]] ||
+	off=$(LC_ALL=C grep -abo $'\xfd7zXZ\x00' "$vmlinuz" | head -n 1 | cut -d: -f1 || true)
+	if [[ -n "$off" ]]; then
+		# xz stops after its stream, so tail may die of SIGPIPE: only xz's status counts.
+		{ tail -c +$((off + 1)) "$vmlinuz" || true; } | xz -dc --single-stream >"$out" ||
+			lab_die "xz -dc of the payload of $vmlinuz failed"
+	else
+		off=$(LC_ALL=C grep -abo $'\x28\xb5\x2f\xfd' "$vmlinuz" | head -n 1 | cut -d: -f1 || true)
+		[[ -n "$off" ]] || lab_die "no xz or zstd stream in $vmlinuz: lab.sh cannot unpack it"
+		# zstd decodes the payload's frame, then fails on what follows it (the
+		# bzImage's tail): the ELF check below is what counts.
+		{ tail -c +$((off + 1)) "$vmlinuz" | zstd -dcq 2>/dev/null || true; } >"$out"
+	fi
+	[[ "$(head -c 4 "$out" | od -An -c | tr -d ' ')" == '177ELF' ]] && readelf -h "$out" >/dev/null 2>&1 ||
 		lab_die "payload of $vmlinuz is not an ELF vmlinux"
 }
 
 # Copies each module as shipped; a .ko.xz is unpacked (the signature is inside).
+# One that this release builds in (modules.builtin), or merged into another
+# (LAB_MERGED), is named in OUT/absent instead, for init.sh to skip.
 lab_copy_modules()
 {
 	local root=$1 kver=$2 out=$3 mod found
 
 	mkdir -p "$out"
+	: >"$out/absent"
 	for mod in "${LAB_MODULES[@]}"; do
 		mapfile -t found < <(find "$root/lib/modules/$kver/kernel" \
 			\( -name "$mod.ko" -o -name "$mod.ko.xz" \) 2>/dev/null)
+		if [[ ${#found[@]} -eq 0 ]]; then
+			if grep -q "/$mod\.ko\$" "$root/lib/modules/$kver/modules.builtin" 2>/dev/null; then
+				echo "$mod built in" >>"$out/absent"
+				continue
+			fi
+			if [[ -n "${LAB_MERGED[$mod]:-}" ]]; then
+				echo "$mod ${LAB_MERGED[$mod]}" >>"$out/absent"
+				continue
+			fi
+		fi
 		[[ ${#found[@]} -eq 1 ]] ||
 			lab_die "expected one $mod.ko in linux-image-$kver, found ${#found[@]}: is $mod built in or renamed in this kernel?"
 		case "${found[0]}" in
@@ -106,7 +129,7 @@ lab_build_kernel_dir()
 	mkdir -p "$tmp/deb" "$tmp/root" "$tmp/new"
 	deb=$(lab_fetch_image_deb "$kver" "$tmp/deb")
 	dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp/root" --wildcards \
-		"./boot/vmlinuz-$kver" "./lib/modules/$kver/kernel/*.ko*" ||
+		"./boot/vmlinuz-$kver" "./lib/modules/$kver/kernel/*.ko*" "./lib/modules/$kver/modules.builtin" ||
 		lab_die "unpacking $deb failed"
 	lab_extract_vmlinux "$tmp/root/boot/vmlinuz-$kver" "$tmp/new/vmlinux"
 	lab_copy_modules "$tmp/root" "$kver" "$tmp/new/modules"
@@ -121,7 +144,7 @@ lab_kernel_dir_complete()
 
 	[[ -f "$dir/vmlinux" ]] || return 1
 	for mod in "${LAB_MODULES[@]}"; do
-		[[ -f "$dir/modules/$mod.ko" ]] || return 1
+		[[ -f "$dir/modules/$mod.ko" ]] || grep -q "^$mod " "$dir/modules/absent" 2>/dev/null || return 1
 	done
 }
 
@@ -133,7 +156,7 @@ lab_initramfs_key()
 	shift
 	{
 		cat "$LAB_DIR/init.sh" /bin/busybox
-		for mod in "$@"; do cat "$dir/modules/$mod.ko"; done
+		for mod in "$@"; do cat "$dir/modules/$mod.ko" 2>/dev/null || echo "absent $mod"; done
 	} | sha256sum | cut -c1-16
 }
 
@@ -153,8 +176,10 @@ lab_build_initramfs()
 	ln -s busybox "$tmp/root/bin/sh"
 	install -m 755 "$LAB_DIR/init.sh" "$tmp/root/init"
 	for mod in "$@"; do
-		cp "$dir/modules/$mod.ko" "$tmp/root/lib/modules/lab/"
+		[[ ! -f "$dir/modules/$mod.ko" ]] || cp "$dir/modules/$mod.ko" "$tmp/root/lib/modules/lab/"
 	done
+	cp "$dir/modules/absent" "$tmp/root/lib/modules/lab/absent" 2>/dev/null ||
+		: >"$tmp/root/lib/modules/lab/absent"
 	(cd "$tmp/root" && find . | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet | gzip -1) \
 		>"$tmp/lab.cpio.gz" || lab_die "packing the lab initramfs failed"
 	mv -f "$tmp/lab.cpio.gz" "$out"
