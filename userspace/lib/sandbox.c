@@ -11,6 +11,7 @@
 
 #include "../../kmod/uapi/kfork.h"
 #include "kfork.h"
+#include "vmm/kvm.h"
 #include "lib/error.h"
 
 /*
@@ -47,6 +48,8 @@ static const unsigned long sandbox_ioctls[] = {
 	KVM_SET_CPUID2, KVM_SET_PIT2, KVM_SET_CLOCK, KVM_SET_IRQCHIP, KVM_SET_MP_STATE,
 	KVM_SET_REGS, KVM_SET_SREGS, KVM_SET_FPU, KVM_SET_XSAVE, KVM_SET_XCRS,
 	KVM_SET_DEBUGREGS, KVM_SET_LAPIC, KVM_SET_MSRS, KVM_SET_VCPU_EVENTS,
+	/* ... and the working set's stage 2, on 6.10 and later */
+	KVM_PRE_FAULT_MEMORY,
 	/* kmod backend */
 	KFORK_SPAWN, KFORK_CLONE_RESET, KFORK_TEMPLATE_SET_WSET,
 	/* stdio asks whether stdout is a terminal on its first write */

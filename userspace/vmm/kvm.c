@@ -108,6 +108,7 @@ static void kvm_host_open(void)
 	host.has_debugregs = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_DEBUGREGS) > 0;
 	host.has_vcpu_events = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_VCPU_EVENTS) > 0;
 	host.has_coalesced_pio = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_PIO) > 0;
+	host.has_pre_fault = ioctl(fd, KVM_CHECK_EXTENSION, KVM_CAP_PRE_FAULT_MEMORY) > 0;
 	host.cpuid = kvm_host_get_cpuid(fd);
 	if (!host.cpuid) {
 		host_err = kf_fail(-errno, "KVM_GET_SUPPORTED_CPUID");

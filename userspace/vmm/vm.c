@@ -105,6 +105,33 @@ void vm_destroy(struct vm *vm)
 #define RING_MAX \
 	((VM_PAGE_SIZE - sizeof(struct kvm_coalesced_mmio_ring)) / sizeof(struct kvm_coalesced_mmio))
 
+int vm_pre_fault(struct vm *vm, uint64_t gpa, uint64_t size)
+{
+	struct kvm_pre_fault_memory range = { .gpa = gpa, .size = size };
+	const struct kvm_host *host;
+	int err = kvm_host_get(&host);
+
+	if (err)
+		return err;
+	if (!host->has_pre_fault)
+		return -EOPNOTSUPP;
+	/*
+	 * KVM advances gpa and shrinks size as it goes; EINTR and EAGAIN leave
+	 * the rest for another call, but not forever.
+	 */
+	for (int stuck = 0; range.size && stuck < 100;) {
+		uint64_t left = range.size;
+
+		if (ioctl(vm->vcpu_fd, KVM_PRE_FAULT_MEMORY, &range) < 0 &&
+		    errno != EINTR && errno != EAGAIN)
+			return kf_fail(-errno, "KVM_PRE_FAULT_MEMORY [%#llx, +%#llx) on %s",
+				       (unsigned long long)range.gpa,
+				       (unsigned long long)range.size, vm->name);
+		stuck = range.size < left ? 0 : stuck + 1;
+	}
+	return range.size ? kf_fail(-EAGAIN, "KVM_PRE_FAULT_MEMORY on %s made no progress", vm->name) : 0;
+}
+
 int vm_coalesce_uart(struct vm *vm)
 {
 	struct kvm_coalesced_mmio_zone zone = { .addr = UART_COM1_BASE, .size = 1, .pio = 1 };

@@ -44,6 +44,13 @@ void vm_destroy(struct vm *vm);
 int vm_set_cpuid(struct vm *vm, const struct kvm_cpuid2 *cpuid);
 int vm_irq_line(struct vm *vm, int irq, int level);
 
+/*
+ * Map [gpa, gpa + size) in the VM's stage-2 page tables now, as the guest's
+ * first reads would (KVM_PRE_FAULT_MEMORY: host page tables too, no page
+ * copied). 0; -EOPNOTSUPP where KVM lacks it (before 6.10); -errno.
+ */
+int vm_pre_fault(struct vm *vm, uint64_t gpa, uint64_t size);
+
 /* Host pointer for [gpa, gpa + len) or NULL if any of it is outside guest RAM. */
 void *vm_gpa_ptr(struct vm *vm, gpa_t gpa, uint64_t len);
 
