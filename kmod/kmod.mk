@@ -23,7 +23,14 @@ ifneq ($(KMOD_KVER),)
 ifneq ($(wildcard $(KMOD_KDIR)/Makefile),)
 kmod: $(KMOD_KO)
 all: kmod
-$(KMOD_KO): $(KMOD_SRCS)
+# The release it is built for: when linux-headers-amd64 moves, so does the build.
+$(KMOD_OUT)/kver: .kmod-kver-check
+	@:
+.PHONY: .kmod-kver-check
+.kmod-kver-check:
+	@mkdir -p $(KMOD_OUT)
+	@echo $(KMOD_KVER) | cmp -s - $(KMOD_OUT)/kver || echo $(KMOD_KVER) >$(KMOD_OUT)/kver
+$(KMOD_KO): $(KMOD_SRCS) $(KMOD_OUT)/kver
 	@mkdir -p $(KMOD_OUT)/uapi
 	$(Q)cp -p $(filter-out kmod/uapi/%,$(KMOD_SRCS)) $(KMOD_OUT)/
 	$(Q)cp -p $(wildcard kmod/uapi/*.h) $(KMOD_OUT)/uapi/
