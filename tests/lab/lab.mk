@@ -22,8 +22,8 @@ lab-prepare:
 	$(Q)tests/lab/lab.sh prepare
 
 # The lab's debug kernel (KASAN, lockdep, kmemleak; tests/lab/build-debug-kernel.sh),
-# cached in $(KFORK_CACHE)/debug-kernel/<key>/ like the guest kernel: 26 CPU-min
-# (51 min wall on 2 cores shared with other builds)
+# cached in $(KFORK_CACHE)/debug-kernel/<key>/ like the guest kernel: 15 CPU-min
+# (722 s on 2 cores)
 # from an empty cache, after the guest kernel (never both builds at once).
 # This copy of its vmlinux is what make compares timestamps against.
 # Built by make check (through make kmod-debug), not by make all: see Makefile.
