@@ -21,6 +21,8 @@ static struct MHD_Daemon *servers[2];
 static unsigned int n_servers;
 static struct kforkd_config *config;
 static _Atomic int stopping;
+/* Requests begun and not yet completed (response sent or connection gone). */
+static _Atomic int in_flight;
 
 /* What one request has sent so far. */
 struct request_ctx {
@@ -334,6 +336,7 @@ static enum MHD_Result request_handle(void *cls, struct MHD_Connection *conn, co
 		if (!ctx)
 			return MHD_NO;
 		*con_cls = ctx;
+		in_flight++;
 		return request_begin(conn, url, method, ctx);
 	}
 	if (ctx->answered) {
@@ -362,6 +365,7 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
 	free(ctx->body);
 	free(ctx);
 	*con_cls = NULL;
+	in_flight--;
 }
 
 static int is_loopback(const struct sockaddr *sa)
@@ -541,6 +545,9 @@ void kforkd_http_quiesce(void)
 
 void kforkd_http_stop(void)
 {
+	/* Answers already decided (results, 503s) get out before connections close. */
+	for (int i = 0; i < 500 && in_flight > 0; i++)
+		usleep(10000);
 	for (unsigned int i = 0; i < n_servers; i++)
 		MHD_stop_daemon(servers[i]);
 	n_servers = 0;

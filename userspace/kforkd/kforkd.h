@@ -127,7 +127,8 @@ char *kforkd_base64_encode(const void *in, size_t len);
 /* Starts cfg->workers threads. 0 or -errno. */
 int kforkd_queue_start(struct kforkd_config *cfg);
 /*
- * Queues all n jobs or none: -EBUSY if fewer than n slots are free,
+ * Queues all n jobs or none: -EBUSY if they do not fit (--queue waiting
+ * beyond the idle workers),
  * -ESHUTDOWN once shutdown began. Each queued job gains a reference.
  */
 int kforkd_queue_submit(struct kforkd_job **jobs, unsigned int n);

@@ -179,7 +179,8 @@ int kforkd_queue_submit(struct kforkd_job **jobs, unsigned int n)
 		pthread_mutex_unlock(&q.lock);
 		return -ESHUTDOWN;
 	}
-	if (n > q.capacity - q.depth) {
+	/* Room: --queue waiting, plus a worker for each that is idle now. */
+	if (q.depth + n > q.capacity + (q.n_threads - q.running)) {
 		pthread_mutex_unlock(&q.lock);
 		return -EBUSY;
 	}
