@@ -50,6 +50,8 @@ setup_host()
 	SLOW_TIMEOUT=3000
 	EXIT3_CODE='exit 3'
 	REVERSE=0
+	QUEUE_SPIN_MS=2000
+	FAST_MS=1000
 }
 
 # The python template the other lab tests share (tests/lab/e2e_test.c builds it under the same lock).
@@ -74,6 +76,9 @@ setup_lab()
 	SLOW_TIMEOUT=30000
 	EXIT3_CODE='import sys; sys.exit(3)'
 	REVERSE=1
+	# Every curl and jq costs a lot in the emulated lab: wider margins.
+	QUEUE_SPIN_MS=8000
+	FAST_MS=3000
 }
 
 # start_daemon LOG ARGS...: starts kforkd on 127.0.0.1:0; sets DPID and URL once it is ready.
@@ -121,8 +126,8 @@ alive() { kill -0 "$DPID" 2>/dev/null; }
 # Polls health until running and queue depth are as given (or 30 s).
 wait_busy()
 {
-	local i
-	for ((i = 0; i < 300; i++)); do
+	local end=$((SECONDS + 30))
+	while ((SECONDS < end)); do
 		curl -s "$URL/v1/health" >"$TMP/health"
 		[[ "$(jq -r '"\(.running) \(.queue_depth)"' "$TMP/health")" == "$1 $2" ]] && return 0
 		sleep 0.1
@@ -224,7 +229,7 @@ test_timeout()
 test_queue_full()
 {
 	local t0 t1 body p1 p2
-	body=$(exec_body "$SPIN_CODE" 2000)
+	body=$(exec_body "$SPIN_CODE" "$QUEUE_SPIN_MS")
 	curl -s -o "$TMP/q1" -H "$AUTH" -d "$body" "$URL/v1/exec" &
 	p1=$!
 	wait_busy 1 0 || true
@@ -234,8 +239,8 @@ test_queue_full()
 	t0=$(date +%s%N)
 	req POST /v1/exec "$body"
 	t1=$(date +%s%N)
-	check "queue full -> 503 at once ($(( (t1 - t0) / 1000000 )) ms)" \
-		bash -c "[[ $CODE == 503 && $(( (t1 - t0) / 1000000 )) -lt 1000 ]]"
+	check "queue full -> 503 at once ($(( (t1 - t0) / 1000000 )) ms, bound $FAST_MS ms)" \
+		bash -c "[[ $CODE == 503 && $(( (t1 - t0) / 1000000 )) -lt $FAST_MS ]]"
 	wait "$p1" "$p2"
 	check "the running and the queued one both finished" \
 		test "$(jq -r .timed_out "$TMP/q1") $(jq -r .timed_out "$TMP/q2")" == "true true"
@@ -302,7 +307,7 @@ test_sigterm_cancel()
 	local rc t0 t1 p
 	start_daemon "$TMP/d2.log" --workers 1 --grace-ms 300 --token-file "$TMP/token" || {
 		not_ok "second kforkd started"; return; }
-	curl -s -o "$TMP/cancel" -w '%{http_code}' -H "$AUTH" -d "$(exec_body "$SPIN_CODE" 4000)" \
+	curl -s -o "$TMP/cancel" -w '%{http_code}' -H "$AUTH" -d "$(exec_body "$SPIN_CODE" "$QUEUE_SPIN_MS")" \
 		"$URL/v1/exec" >"$TMP/cancel.code" &
 	p=$!
 	wait_busy 1 0 || true
@@ -314,7 +319,7 @@ test_sigterm_cancel()
 	rc=$?
 	DPID=
 	check "past --grace-ms the request is cancelled: 503 after $(( (t1 - t0) / 1000000 )) ms, exit $rc" \
-		bash -c "[[ $(cat "$TMP/cancel.code") == 503 && $rc == 0 && $(( (t1 - t0) / 1000000 )) -lt 3000 ]] &&
+		bash -c "[[ $(cat "$TMP/cancel.code") == 503 && $rc == 0 && $(( (t1 - t0) / 1000000 )) -lt $((FAST_MS + 2000)) ]] &&
 			jq -e '.error | test(\"shutting down\")' $TMP/cancel >/dev/null"
 	if [[ "${KFORK_KMOD:-absent}" == loaded:* ]]; then
 		check "kfork.ko: no clone left after kforkd exits" kmod_clones_back_to 0
