@@ -77,7 +77,7 @@ setup_lab()
 	EXIT3_CODE='import sys; sys.exit(3)'
 	REVERSE=1
 	# Every curl and jq costs a lot in the emulated lab: wider margins.
-	QUEUE_SPIN_MS=8000
+	QUEUE_SPIN_MS=5000
 	FAST_MS=3000
 }
 

@@ -183,11 +183,11 @@ void kforkd_config_parse(struct kforkd_config *cfg, int argc, char **argv)
 
 	config_defaults(cfg);
 	while ((opt = getopt_long(argc, argv, "", options, &idx)) != -1) {
-		const char *name = "option";
+		char name[32] = "option";
 
 		for (const struct option *o = options; o->name; o++)
 			if (o->val == opt)
-				name = o->name;
+				snprintf(name, sizeof(name), "--%s", o->name);
 		config_option(cfg, opt, name);
 	}
 	if (optind < argc)
