@@ -51,6 +51,7 @@ setup_host()
 	EXIT3_CODE='exit 3'
 	REVERSE=0
 	QUEUE_SPIN_MS=2000
+	CANCEL_SPIN_MS=2000
 	FAST_MS=1000
 }
 
@@ -76,8 +77,9 @@ setup_lab()
 	SLOW_TIMEOUT=30000
 	EXIT3_CODE='import sys; sys.exit(3)'
 	REVERSE=1
-	# Every curl and jq costs a lot in the emulated lab: wider margins.
-	QUEUE_SPIN_MS=5000
+	# Every curl and jq costs a lot in the emulated lab (a second or so): wider margins.
+	QUEUE_SPIN_MS=10000
+	CANCEL_SPIN_MS=5000
 	FAST_MS=3000
 }
 
@@ -229,11 +231,12 @@ test_timeout()
 test_queue_full()
 {
 	local t0 t1 body p1 p2
+	# The first runs long enough for the other two to arrive while it runs; the second is quick.
 	body=$(exec_body "$SPIN_CODE" "$QUEUE_SPIN_MS")
 	curl -s -o "$TMP/q1" -H "$AUTH" -d "$body" "$URL/v1/exec" &
 	p1=$!
 	wait_busy 1 0 || true
-	curl -s -o "$TMP/q2" -H "$AUTH" -d "$body" "$URL/v1/exec" &
+	curl -s -o "$TMP/q2" -H "$AUTH" -d "$(exec_body "$HAPPY_CODE")" "$URL/v1/exec" &
 	p2=$!
 	wait_busy 1 1 || true
 	t0=$(date +%s%N)
@@ -243,7 +246,7 @@ test_queue_full()
 		bash -c "[[ $CODE == 503 && $(( (t1 - t0) / 1000000 )) -lt $FAST_MS ]]"
 	wait "$p1" "$p2"
 	check "the running and the queued one both finished" \
-		test "$(jq -r .timed_out "$TMP/q1") $(jq -r .timed_out "$TMP/q2")" == "true true"
+		test "$(jq -r .timed_out "$TMP/q1") $(jq -r .stdout "$TMP/q2")" == "true 2"
 }
 
 test_batch()
@@ -307,7 +310,7 @@ test_sigterm_cancel()
 	local rc t0 t1 p
 	start_daemon "$TMP/d2.log" --workers 1 --grace-ms 300 --token-file "$TMP/token" || {
 		not_ok "second kforkd started"; return; }
-	curl -s -o "$TMP/cancel" -w '%{http_code}' -H "$AUTH" -d "$(exec_body "$SPIN_CODE" "$QUEUE_SPIN_MS")" \
+	curl -s -o "$TMP/cancel" -w '%{http_code}' -H "$AUTH" -d "$(exec_body "$SPIN_CODE" "$CANCEL_SPIN_MS")" \
 		"$URL/v1/exec" >"$TMP/cancel.code" &
 	p=$!
 	wait_busy 1 0 || true
