@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /* main.c - kforkd: opens the templates, starts workers and HTTP, waits for SIGTERM, shuts down cleanly. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -138,6 +139,14 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int err;
 
+	/*
+	 * One malloc arena for every thread. glibc shrinks a thread's own arena
+	 * on free() and, the first time, opens /proc/sys/vm/overcommit_memory
+	 * to decide how: in a worker under kf_sandbox_thread() that openat()
+	 * kills the whole daemon with SIGSYS (seen in a test run). The main
+	 * arena shrinks with brk() and never opens anything.
+	 */
+	mallopt(M_ARENA_MAX, 1);
 	kforkd_config_parse(&cfg, argc, argv);
 	if (kforkd_config_load_token(&cfg))
 		return 1;

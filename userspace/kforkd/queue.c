@@ -42,6 +42,14 @@ uint64_t kforkd_now_ns(void)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+static void job_free(struct kforkd_job *job)
+{
+	kf_exec_result_free(&job->res);
+	free(job->code);
+	free(job->stdin_data);
+	free(job);
+}
+
 void kforkd_job_put(struct kforkd_job *job)
 {
 	int last;
@@ -51,12 +59,8 @@ void kforkd_job_put(struct kforkd_job *job)
 	pthread_mutex_lock(&q.lock);
 	last = --job->refs == 0;
 	pthread_mutex_unlock(&q.lock);
-	if (!last)
-		return;
-	kf_exec_result_free(&job->res);
-	free(job->code);
-	free(job->stdin_data);
-	free(job);
+	if (last)
+		job_free(job);
 }
 
 /* Spawn, exec, destroy: nothing of one request is left for the next. */
@@ -109,6 +113,7 @@ static void *worker_main(void *arg)
 	for (;;) {
 		struct kforkd_job *job;
 		uint64_t deadline;
+		int last;
 
 		while (!q.head && !q.stop_workers)
 			pthread_cond_wait(&q.work_cv, &q.lock);
@@ -127,14 +132,22 @@ static void *worker_main(void *arg)
 
 		worker_run(job, deadline);
 
+		/*
+		 * The queue's reference goes before the waiter can see DONE, so
+		 * the waiter frees the job, off this thread, unless it gave up
+		 * on it (shutdown); see main() on malloc and seccomp.
+		 */
 		pthread_mutex_lock(&q.lock);
+		last = --job->refs == 0;
 		job->state = JOB_DONE;
 		q.current[self] = NULL;
 		q.running--;
 		pthread_cond_broadcast(&q.done_cv);
-		pthread_mutex_unlock(&q.lock);
-		kforkd_job_put(job);
-		pthread_mutex_lock(&q.lock);
+		if (last) {
+			pthread_mutex_unlock(&q.lock);
+			job_free(job);
+			pthread_mutex_lock(&q.lock);
+		}
 	}
 	pthread_mutex_unlock(&q.lock);
 	return NULL;
