@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-only
-# install.mk - `make install`: libkfork (shared, static, headers, pkg-config), the CLI, its guest files, man pages.
+# install.mk - `make install`: libkfork (shared, static, headers, pkg-config), the CLI, kforkd and its systemd unit, guest files, man pages.
 #
 #   make install [PREFIX=/usr/local] [DESTDIR=/staging] [LIBDIR=...] [MANDIR=...]
 #
@@ -13,6 +13,8 @@ LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 MANDIR ?= $(PREFIX)/share/man
+# systemd reads units from /usr/local/lib/systemd/system too; PREFIX=/usr: /usr/lib/systemd/system.
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 KFORK_DATADIR := $(PREFIX)/lib/kfork
 # Where Debian's python3 looks: /usr/lib/python3/dist-packages for the system,
 # /usr/local/lib/python3.X/dist-packages otherwise (PYTHONDIR= overrides).
@@ -26,10 +28,14 @@ INSTALL_DATA := $(B)/guest/vmlinux $(B)/guest/minimal.cpio.gz $(B)/guest/python.
 	$(B)/tests/tiny.bin
 
 .PHONY: install
-install: $(B)/kfork $(PY_SRCS) $(KF_SO) $(B)/lib/libkfork.a $(INSTALL_DATA) userspace/lib/kfork.pc.in
+install: $(B)/kfork $(B)/kforkd packaging/kforkd.service.in $(PY_SRCS) $(KF_SO) $(B)/lib/libkfork.a $(INSTALL_DATA) userspace/lib/kfork.pc.in
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR)/linux \
 		$(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(KFORK_DATADIR)
 	install -m 755 $(B)/kfork $(DESTDIR)$(BINDIR)/kfork
+	install -m 755 $(B)/kforkd $(DESTDIR)$(BINDIR)/kforkd
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's|@BINDIR@|$(BINDIR)|' packaging/kforkd.service.in >$(DESTDIR)$(SYSTEMDUNITDIR)/kforkd.service
+	chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/kforkd.service
 	install -m 755 $(KF_SO) $(DESTDIR)$(LIBDIR)/
 	ln -sf $(notdir $(KF_SO)) $(DESTDIR)$(LIBDIR)/libkfork.so.$(KF_SONAME_MAJOR)
 	ln -sf libkfork.so.$(KF_SONAME_MAJOR) $(DESTDIR)$(LIBDIR)/libkfork.so

@@ -16,6 +16,7 @@ PACKAGES=(
 	bc flex bison libelf-dev libssl-dev cpio xz-utils dwarves
 	python3 python3.11 kmod dkms zlib1g-dev gnuplot-nox systemtap-sdt-dev strace jq
 	libjansson-dev pkgconf clang-14 libclang-rt-14-dev libseccomp-dev zstd
+	libmicrohttpd-dev curl iproute2
 )
 
 BACKPORTS=/etc/apt/sources.list.d/kfork-bookworm-backports.sources

@@ -66,3 +66,11 @@ demo:
 # The JSON writer's unit test compiles it in (tests/host/json_test.c).
 $(B)/tests/host/json_test: userspace/cli/cli.c userspace/cli/cli.h
 $(B)/tests/host/json_test: private TEST_LIBS += userspace/cli/cli.c -ljansson -lm
+
+# kforkd (userspace/kforkd/): the HTTP service. libmicrohttpd and jansson from Debian;
+# like the CLI it links the installed archive and uses kfork.h only.
+KFORKD_SRCS := $(wildcard userspace/kforkd/*.c)
+$(B)/kforkd: $(KFORKD_SRCS) userspace/kforkd/kforkd.h $(B)/lib/libkfork.a userspace/include/kfork.h
+	$(Q)$(CC) $(CFLAGS) -o $@ $(KFORKD_SRCS) $(B)/lib/libkfork.a \
+		-lmicrohttpd -ljansson -lseccomp -lz -lpthread
+all: $(B)/kforkd

@@ -150,7 +150,8 @@ static const char *const installed[] = {
 	"lib/pkgconfig/kfork.pc", "include/kfork.h", "include/linux/kfork.h",
 	"lib/kfork/vmlinux", "lib/kfork/minimal.cpio.gz", "lib/kfork/python.cpio.gz",
 	"lib/kfork/tiny.bin", "share/man/man1/kfork.1", "share/man/man3/libkfork.3",
-	"share/man/man4/kfork.4",
+	"share/man/man4/kfork.4", "bin/kforkd", "share/man/man8/kforkd.8",
+	"lib/systemd/system/kforkd.service",
 };
 
 TEST_F(staged, install_lays_out_prefix)
@@ -161,6 +162,12 @@ TEST_F(staged, install_lays_out_prefix)
 		snprintf(path, sizeof(path), "%s/usr/local/%s", self->dir, installed[i]);
 		EXPECT_EQ(0, access(path, R_OK)) TH_LOG("%s not installed", path);
 	}
+	/* The unit starts the kforkd it was installed with, and sandboxes its devices. */
+	snprintf(self->cmd, sizeof(self->cmd),
+		 "grep -c '^ExecStart=/usr/local/bin/kforkd \\|^DevicePolicy=closed$\\|^DeviceAllow=/dev/k' "
+		 "%s/usr/local/lib/systemd/system/kforkd.service", self->dir);
+	ASSERT_EQ(0, sh(self->cmd, self->out, sizeof(self->out)));
+	EXPECT_STREQ("4\n", self->out);
 	snprintf(self->cmd, sizeof(self->cmd), "%s/usr/local/bin/kfork --version", self->dir);
 	ASSERT_EQ(0, sh(self->cmd, self->out, sizeof(self->out)));
 	EXPECT_EQ(0, strncmp(self->out, "kfork " KF_VERSION_STRING, strlen("kfork " KF_VERSION_STRING)))
