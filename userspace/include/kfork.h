@@ -192,9 +192,11 @@ KF_API int kf_clone_read_mem(struct kf_clone *clone, uint64_t gpa, void *buf, si
  * Drop what the calling thread can do to what running clones needs: sets
  * no_new_privs and loads a seccomp allow-list (libseccomp) that still lets
  * it spawn, exec in, reset and destroy clones of templates it has already
- * opened, on either backend, and write to fds it holds. Anything else
- * (open, socket, execve, fork, ptrace, most ioctls...) kills the whole
- * process with SIGSYS; the kernel logs the system call (audit type 1326).
+ * opened, on either backend, and write to fds it holds. Opening a file
+ * fails with EACCES (glibc's malloc opens one when a thread's arena
+ * shrinks, and copes). Anything else (socket, execve, fork, ptrace, most
+ * ioctls...) kills the whole process with SIGSYS; the kernel logs the
+ * system call (audit type 1326).
  * Call it after kf_template_open() and before the first guest instruction.
  * It cannot be undone. Threads started afterwards inherit it.
  *

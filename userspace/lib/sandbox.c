@@ -63,7 +63,7 @@ static const unsigned long sandbox_ioctls[] = {
 #define SANDBOX_CLONE_NS	(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | \
 				 CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET)
 
-static int sandbox_rules(scmp_filter_ctx ctx)
+static int sandbox_rules(scmp_filter_ctx ctx, uint32_t deny)
 {
 	int err = 0;
 
@@ -74,6 +74,15 @@ static int sandbox_rules(scmp_filter_ctx ctx)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
 				       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
 					       (scmp_datum_t)(uint32_t)sandbox_ioctls[i]));
+	/*
+	 * Opening a file fails (EACCES) rather than killing the process: glibc
+	 * opens /proc/sys/vm/overcommit_memory the first time a thread's malloc
+	 * arena shrinks, and copes when it cannot. Nothing is opened either way.
+	 */
+	if (!err && deny == SCMP_ACT_KILL_PROCESS)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(openat), 0);
+	if (!err && deny == SCMP_ACT_KILL_PROCESS)
+		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(open), 0);
 	/* clone3 passes its flags in memory, out of a filter's reach: glibc falls back to clone. */
 	if (!err)
 		err = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
@@ -104,7 +113,7 @@ int kf_sandbox_thread(unsigned int flags)
 	ctx = seccomp_init(deny);
 	if (!ctx)
 		return kf_fail(-ENOMEM, "kf_sandbox_thread: seccomp_init");
-	err = sandbox_rules(ctx);
+	err = sandbox_rules(ctx, deny);
 	/* A 32-bit (int 0x80) or x32 system call is not on any list: the same end. */
 	if (!err)
 		err = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, deny);
