@@ -60,7 +60,6 @@ setup_lab()
 {
 	[[ "${KFORK_LAB:-}" == 1 ]] || bail_skip "not in the lab (run through tests/lab/lab.sh)"
 	[[ -r /dev/kvm && -w /dev/kvm ]] || bail_skip "/dev/kvm not available"
-	ip link set lo up 2>/dev/null || true
 	TEMPLATE=/tmp/kfork-e2e-python.tmpl
 	exec 9>/tmp/kfork-e2e.lock
 	flock 9

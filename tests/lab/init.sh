@@ -54,6 +54,8 @@ lab_mount_basics()
 	ln -s /proc/self/fd/0 /dev/stdin
 	ln -s /proc/self/fd/1 /dev/stdout
 	ln -s /proc/self/fd/2 /dev/stderr
+	# Loopback, as any system has it: kforkd's tests listen on 127.0.0.1.
+	ip link set lo up 2>/dev/null
 	# CMD's bytes reach the host as written: no \n -> \r\n on the console.
 	stty -onlcr </dev/console 2>/dev/null
 }
