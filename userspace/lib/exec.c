@@ -327,10 +327,13 @@ static int exec_session_lang(struct kf_clone *clone, enum kf_exec_lang req_lang,
 	*wire = req_lang == KF_EXEC_PYTHON ? KF_LANG_PYTHON : KF_LANG_SH;
 	if (clone->py_session == KF_SESSION_NONE)
 		return 0;
-	if (req_lang == KF_EXEC_SH)
+	if (req_lang == KF_EXEC_SH) {
+		if (clone->py_session == KF_SESSION_LOST)
+			return 0;	/* the shell is still there */
 		return kf_reject(-EOPNOTSUPP,
 				 "exec on clone %llu: sh code in a Python session (kf_reset() ends the session)",
 				 (unsigned long long)clone->id);
+	}
 	if (clone->py_session == KF_SESSION_LOST)
 		return kf_reject(-ESRCH,
 				 "exec on clone %llu: its session's interpreter ended in an earlier exec; kf_reset() it for a fresh one",
