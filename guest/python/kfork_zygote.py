@@ -49,6 +49,7 @@ SOURCE_NAME = "<kfork>"
 # so a traceback through a function defined in an earlier exec shows that line).
 session_main = None
 session_execs = 0
+zygote_pid = os.getpid()
 
 
 def warm():
@@ -133,6 +134,11 @@ def run_in_place(code, fds):
         session_execs += 1
         signal.signal(signal.SIGINT, signal.default_int_handler)
         status = run_code(code, session_main.__dict__, f"<kfork-{session_execs}>")
+        if os.getpid() != zygote_pid:
+            # A child the code forked came back here: it ends as a forked exec's
+            # would, and never serves the agent's socket beside us.
+            flush_std()
+            os._exit(status & 0xff)
     finally:
         flush_std()
         # Our copies of the pipe ends go here: the agent sees EOF once the

@@ -770,6 +770,29 @@ TEST_F(py, session_os_exit_ends_it)
 	result_free(&r);
 }
 
+/* A child forked by session code ends with the code; it never serves the socket too. */
+TEST_F(py, session_fork_in_code)
+{
+	struct result r;
+
+	REQUIRE_READY();
+	ASSERT_EQ(0, conn_run(self->c, SESSION,
+			      "import os\nn = 1\npid = os.fork()\n"
+			      "if pid == 0:\n    print('child', flush=True)\n"
+			      "else:\n    os.waitpid(pid, 0)\n    print('parent')", NULL, &r));
+	ASSERT_EQ(KF_MSG_EXIT, r.type) TH_LOG("error %u: %s", r.error_code, r.error_text);
+	EXPECT_EQ(KF_EXIT_CODE, (int)r.exit.kind);
+	EXPECT_STREQ("child\nparent\n", (char *)r.out);
+	result_free(&r);
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(0, conn_run(self->c, SESSION, "n += 1\nprint(n, os.getpid() != pid)", NULL, &r));
+		ASSERT_EQ(KF_MSG_EXIT, r.type);
+		EXPECT_EQ(i + 2, atoi((char *)r.out)) TH_LOG("%s", r.out);
+		EXPECT_NE(NULL, strstr((char *)r.out, "True")) TH_LOG("%s", r.out);
+		result_free(&r);
+	}
+}
+
 TEST_F(py, session_killed_by_signal)
 {
 	struct result r;
