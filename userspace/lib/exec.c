@@ -31,7 +31,6 @@ struct exec_session {
 	uint64_t t_first;	/* first byte from the guest, 0 until then */
 	int done;
 	int err;		/* -errno once the exec failed */
-	int session_gone;	/* err is the agent's KF_ERR_SESSION: no reset needed for it */
 };
 
 static int exec_queue_frame(struct kf_clone *clone, uint8_t type, const void *payload,
@@ -170,11 +169,10 @@ static void exec_agent_error(struct kf_clone *clone, struct exec_session *s, con
 		text = 200;
 	s->done = 1;
 	if (e.code == KF_ERR_SESSION && s->wire_lang != KF_LANG_SH) {
-		/* The interpreter ended between execs (a thread's os._exit): the clone is sound. */
+		/* The interpreter ended between execs (a thread's os._exit, say). */
 		clone->py_session = KF_SESSION_LOST;
 		s->err = kf_reject(-ESRCH, "clone %llu: its Python interpreter has ended: %.*s",
 				   (unsigned long long)clone->id, text, (const char *)p + sizeof(e));
-		s->session_gone = 1;
 		return;
 	}
 	/* Printed with %.*s of bounded length; control bytes are the guest's problem. */
@@ -371,15 +369,16 @@ int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exe
 	int err;
 
 	memset(res, 0, sizeof(*res));
-	if (clone->needs_reset)
-		return kf_reject(-EBUSY, "clone %llu: an earlier exec timed out; kf_reset() it first",
-			       (unsigned long long)clone->id);
 	if ((unsigned int)req->lang > KF_EXEC_PYTHON || (!req->code && req->code_len))
 		return kf_reject(-EINVAL, "exec on clone %llu: bad language or code",
 			       (unsigned long long)clone->id);
+	/* A lost session says so before anything else: the fix is the same reset. */
 	err = exec_session_lang(clone, req->lang, &s.wire_lang);
 	if (err)
 		return err;
+	if (clone->needs_reset)
+		return kf_reject(-EBUSY, "clone %llu: an earlier exec timed out or failed; kf_reset() it first",
+			       (unsigned long long)clone->id);
 	if (req->code_len > KF_FRAME_MAX_PAYLOAD - sizeof(struct kf_msg_exec))
 		return kf_reject(-E2BIG, "exec on clone %llu: code is %zu bytes, limit %zu",
 			       (unsigned long long)clone->id, req->code_len,
@@ -435,7 +434,7 @@ int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exe
 		clone->needs_reset = 1;
 	else if (s.err) {
 		err = s.err;
-		clone->needs_reset = !s.session_gone;
+		clone->needs_reset = 1;
 	}
 	if (!err && clone->init_pending)
 		err = kf_reject(-EPROTO, "clone %llu: agent never confirmed seed and clock",
