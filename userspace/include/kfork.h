@@ -189,8 +189,8 @@ KF_API int kf_reset(struct kf_clone *clone);
  * loses the session: kf_session_state() is then KF_SESSION_LOST and every
  * later Python kf_exec() fails with -ESRCH until kf_reset(). A timeout, or
  * passing max_output / max_dirty, leaves the clone needing kf_reset() as
- * always, which takes the session with it. KF_EXEC_SH execs in a session
- * fail with -EOPNOTSUPP.
+ * always, which takes the session with it. KF_EXEC_SH execs fail with
+ * -EOPNOTSUPP while a session is active (they run again once it is lost).
  *
  * kf_session_begin(): 0 (also when one is active already), -EOPNOTSUPP if
  * the template is not a python one, -ESRCH if the session was lost, -EBUSY
