@@ -75,9 +75,10 @@ struct kf_build_opts {
 
 /*
  * Boot a guest with the user-space VMM, run it to READY, freeze it into path.
- * Linux kinds: a clone of the result then runs a trivial program, and the
- * pages it touched go into the file as the working set kfork.ko prefaults in
- * every clone, the first included; the build fails if that exec does.
+ * Linux kinds: a clone of the result then runs a trivial program (python:
+ * forked, then again in place as a session runs it), and the pages it touched
+ * go into the file as the working set kfork.ko prefaults in every clone, the
+ * first included; the build fails if that exec does.
  */
 KF_API int kf_template_build(const struct kf_build_opts *opts, const char *path);
 
