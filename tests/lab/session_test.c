@@ -44,6 +44,7 @@ static const char *python_template(const char **skip)
 	return path;
 }
 
+/* The first test of a boot may build the template: each allows for that on a loaded lab. */
 FIXTURE(sess) {
 	struct kf_template *tmpl;
 	struct kf_clone *clone;
@@ -120,7 +121,7 @@ static int py(struct kf_clone *clone, const char *code, struct kf_exec_result *r
 	kf_exec_result_free(&r_);						\
 } while (0)
 
-TEST_F(sess, state_kept_across_three_execs)
+TEST_F_TIMEOUT(sess, state_kept_across_three_execs, 300)
 {
 	NEED_LAB();
 	EXPECT_EQ(KF_SESSION_ACTIVE, kf_session_state(self->clone));
@@ -131,7 +132,7 @@ TEST_F(sess, state_kept_across_three_execs)
 	PY_OUT(self->clone, "print(f(1), __name__)", "[1, 42] __main__\n");
 }
 
-TEST_F(sess, reset_gives_a_fresh_interpreter)
+TEST_F_TIMEOUT(sess, reset_gives_a_fresh_interpreter, 300)
 {
 	struct kf_exec_result res;
 
@@ -146,7 +147,7 @@ TEST_F(sess, reset_gives_a_fresh_interpreter)
 	kf_exec_result_free(&res);
 }
 
-TEST_F(sess, sibling_clone_does_not_see_it)
+TEST_F_TIMEOUT(sess, sibling_clone_does_not_see_it, 300)
 {
 	struct kf_clone *other;
 
@@ -160,7 +161,7 @@ TEST_F(sess, sibling_clone_does_not_see_it)
 	PY_OUT(self->clone, "print(x)", "41\n");
 }
 
-TEST_F(sess, sys_exit_ends_only_the_exec)
+TEST_F_TIMEOUT(sess, sys_exit_ends_only_the_exec, 300)
 {
 	struct kf_exec_result res;
 
@@ -176,7 +177,7 @@ TEST_F(sess, sys_exit_ends_only_the_exec)
 	PY_OUT(self->clone, "print(x)", "1\n");
 }
 
-TEST_F(sess, os_exit_loses_the_session_until_reset)
+TEST_F_TIMEOUT(sess, os_exit_loses_the_session_until_reset, 300)
 {
 	struct kf_exec_result res;
 
@@ -195,7 +196,7 @@ TEST_F(sess, os_exit_loses_the_session_until_reset)
 	PY_OUT(self->clone, "print('x' in globals())", "False\n");
 }
 
-TEST_F(sess, signal_loses_the_session)
+TEST_F_TIMEOUT(sess, signal_loses_the_session, 300)
 {
 	struct kf_exec_result res;
 
@@ -207,7 +208,7 @@ TEST_F(sess, signal_loses_the_session)
 	EXPECT_EQ(KF_SESSION_LOST, kf_session_state(self->clone));
 }
 
-TEST_F(sess, timeout_takes_the_session)
+TEST_F_TIMEOUT(sess, timeout_takes_the_session, 300)
 {
 	struct py_opts o = { .timeout_ms = 1000 };
 	struct kf_exec_result res;
@@ -225,7 +226,7 @@ TEST_F(sess, timeout_takes_the_session)
 	PY_OUT(self->clone, "print('x' in globals())", "False\n");
 }
 
-TEST_F(sess, stdin_and_streams_per_exec)
+TEST_F_TIMEOUT(sess, stdin_and_streams_per_exec, 300)
 {
 	struct py_opts o = { .in = "hello\n" };
 	struct kf_exec_result res;
@@ -246,7 +247,7 @@ TEST_F(sess, stdin_and_streams_per_exec)
 	kf_exec_result_free(&res);
 }
 
-TEST_F(sess, max_output_stops_it)
+TEST_F_TIMEOUT(sess, max_output_stops_it, 300)
 {
 	struct py_opts o = { .max_output = 1000 };
 	struct kf_exec_result res;
@@ -259,7 +260,7 @@ TEST_F(sess, max_output_stops_it)
 	kf_exec_result_free(&res);
 }
 
-TEST_F(sess, sh_is_refused_in_a_session)
+TEST_F_TIMEOUT(sess, sh_is_refused_in_a_session, 300)
 {
 	struct kf_exec_result res;
 
@@ -270,7 +271,19 @@ TEST_F(sess, sh_is_refused_in_a_session)
 }
 
 /* The CLI: each -c one exec in one clone; --session shares the interpreter. */
-TEST(cli_session_runs_codes_in_order)
+FIXTURE(cli) {
+	int unused;
+};
+
+FIXTURE_SETUP(cli)
+{
+}
+
+FIXTURE_TEARDOWN(cli)
+{
+}
+
+TEST_F_TIMEOUT(cli, session_runs_codes_in_order, 300)
 {
 	const char *skip, *path = python_template(&skip);
 	char cmd[512], out[256] = "";
