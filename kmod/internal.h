@@ -19,7 +19,7 @@
 #include "uapi/kfork.h"
 
 /* The release, as MODULE_VERSION, dkms.conf's PACKAGE_VERSION and libkfork's KF_VERSION_STRING. */
-#define KFORK_RELEASE		"0.2.0"
+#define KFORK_RELEASE		"0.3.0"
 
 #define KFORK_MAX_CLONES	4096
 #define KFORK_MAX_MEM_SIZE	(3ULL << 30)	/* what libkfork's VMM supports */

@@ -20,15 +20,18 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 struct agent_zygote {
 	pid_t pid;		/* -1 when not running */
 	int sock;		/* SOCK_SEQPACKET to the zygote, -1 when not running */
+	bool ended;		/* it ran and exited: Python execs fail until a reset */
+	int end_status;		/* its wait status, once ended */
 };
 
 struct agent_exec {
 	bool running;
 	uint8_t lang;		/* enum kf_lang */
-	pid_t pid;		/* sh child, or the zygote's child; 0 until known */
+	pid_t pid;		/* sh child, the zygote's child, or the zygote (session) */
 	bool exited;
 	int status;		/* wait status, valid once exited */
 	bool zygote_lost;	/* zygote died mid-exec: report ERROR, not EXIT */
+	bool session_lost;	/* the zygote ran this exec in place and died of it */
 	int out_fd;		/* read end of the child's stdout, -1 at EOF */
 	int err_fd;		/* read end of the child's stderr, -1 at EOF */
 	int in_fd;		/* write end of the child's stdin, -1 once closed */
@@ -89,10 +92,16 @@ void exec_finish_if_done(struct agent *a);
 int exec_pipes_open(int child_fds[3], int parent_fds[3]);
 void exec_child_reset_signals(void);
 
+static inline bool exec_is_python(const struct agent_exec *e)
+{
+	return e->lang == KF_LANG_PYTHON || e->lang == KF_LANG_PYTHON_SESSION;
+}
+
 /* zygote.c: the warm Python interpreter */
 int zygote_start(struct agent *a);
 int zygote_warm(struct agent *a);
-int zygote_submit(struct agent *a, const uint8_t *code, uint32_t len, const int child_fds[3]);
+int zygote_submit(struct agent *a, uint8_t lang, const uint8_t *code, uint32_t len,
+		  const int child_fds[3]);
 void zygote_read(struct agent *a);
 void zygote_lost(struct agent *a, int status);
 

@@ -121,6 +121,11 @@ void exec_start(struct agent *a, uint8_t lang, const uint8_t *code, uint32_t len
 		}
 		memcpy(sh_code, code, len);
 		sh_code[len] = 0;
+	} else if (a->zygote.ended) {
+		link_send_error(a, KF_ERR_SESSION,
+				"EXEC: the Python interpreter ended (wait status %#x) in an earlier exec; reset the clone for a fresh one",
+				a->zygote.end_status);
+		return;
 	} else if (a->zygote.sock < 0) {
 		link_send_error(a, KF_ERR_EXEC, "EXEC: no Python interpreter in this '%s' template",
 				a->kind);
@@ -141,7 +146,7 @@ void exec_start(struct agent *a, uint8_t lang, const uint8_t *code, uint32_t len
 			goto close_parent;
 		}
 	} else {
-		err = zygote_submit(a, code, len, child_fds);
+		err = zygote_submit(a, lang, code, len, child_fds);
 		if (err) {
 			link_send_error(a, KF_ERR_EXEC, "EXEC: sendmsg to Python zygote: %s",
 					strerror(-err));
@@ -283,6 +288,8 @@ void exec_finish_if_done(struct agent *a)
 			msg.kind = KF_EXIT_CODE;
 			msg.value = WEXITSTATUS(e->status);
 		}
+		if (e->session_lost)
+			msg.kind |= KF_EXIT_F_SESSION_LOST;
 		link_send(a, KF_MSG_EXIT, &msg, sizeof(msg));
 	}
 	exec_reset(e);

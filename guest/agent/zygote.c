@@ -18,10 +18,13 @@
  * message per record, so no length framing). The zygote holds its end as fd 3.
  *
  *   zygote -> agent  "R"                       warmed up, serving
- *   agent -> zygote  code bytes + SCM_RIGHTS   one exec; fds are the child's
- *                    [stdin, stdout, stderr]   stdin, stdout, stderr
- *   zygote -> agent  "P" + s32 pid             child forked
+ *   agent -> zygote  mode + code + SCM_RIGHTS  one exec; fds are its stdin,
+ *                    [stdin, stdout, stderr]   stdout, stderr; mode "F": in a
+ *                                              forked child, "S": in place, in
+ *                                              the session's globals
+ *   zygote -> agent  "P" + s32 pid             child forked (S: its own pid)
  *   zygote -> agent  "W" + s32 pid + s32 st    child reaped, raw wait status
+ *                                              (S: the code's, as if it exited)
  *
  * Integers are native (little-endian) byte order. One exec at a time.
  */
@@ -39,8 +42,14 @@ void zygote_lost(struct agent *a, int status)
 		close(z->sock);
 	z->sock = -1;
 	z->pid = -1;
-	if (a->exec.running && a->exec.lang == KF_LANG_PYTHON && !a->exec.exited) {
-		a->exec.zygote_lost = true;
+	z->ended = true;
+	z->end_status = status;
+	if (a->exec.running && exec_is_python(&a->exec) && !a->exec.exited) {
+		/* In place, the interpreter's end is the code's end: report its status. */
+		if (a->exec.lang == KF_LANG_PYTHON_SESSION)
+			a->exec.session_lost = true;
+		else
+			a->exec.zygote_lost = true;
 		exec_child_exited(a, status);
 	}
 }
@@ -104,16 +113,21 @@ static ssize_t zygote_recv(struct agent_zygote *z, void *buf, size_t len, int ti
 	return n < 0 ? -errno : n;
 }
 
-int zygote_submit(struct agent *a, const uint8_t *code, uint32_t len, const int child_fds[3])
+int zygote_submit(struct agent *a, uint8_t lang, const uint8_t *code, uint32_t len,
+		  const int child_fds[3])
 {
 	union {
 		struct cmsghdr hdr;
 		char buf[CMSG_SPACE(3 * sizeof(int))];
 	} ctl;
-	struct iovec iov = { .iov_base = (void *)code, .iov_len = len };
+	char mode = lang == KF_LANG_PYTHON_SESSION ? 'S' : 'F';
+	struct iovec iov[2] = {
+		{ .iov_base = &mode, .iov_len = 1 },
+		{ .iov_base = (void *)code, .iov_len = len },
+	};
 	struct msghdr msg = {
-		.msg_iov = &iov,
-		.msg_iovlen = 1,
+		.msg_iov = iov,
+		.msg_iovlen = 2,
 		.msg_control = ctl.buf,
 		.msg_controllen = sizeof(ctl.buf),
 	};
@@ -130,7 +144,7 @@ int zygote_submit(struct agent *a, const uint8_t *code, uint32_t len, const int 
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
-	return n == (ssize_t)len ? 0 : -EIO;
+	return n == (ssize_t)len + 1 ? 0 : -EIO;
 }
 
 /* One message from the zygote; a short or unknown one is a zygote bug, logged. */
@@ -140,13 +154,13 @@ static int zygote_handle_msg(struct agent *a, const uint8_t *buf, ssize_t n)
 
 	if (n == 1 + 4 && buf[0] == 'P') {
 		memcpy(v, buf + 1, 4);
-		if (a->exec.running && a->exec.lang == KF_LANG_PYTHON)
+		if (a->exec.running && exec_is_python(&a->exec))
 			a->exec.pid = v[0];
 		return 'P';
 	}
 	if (n == 1 + 8 && buf[0] == 'W') {
 		memcpy(v, buf + 1, 8);
-		if (a->exec.running && a->exec.lang == KF_LANG_PYTHON && !a->exec.exited)
+		if (a->exec.running && exec_is_python(&a->exec) && !a->exec.exited)
 			exec_child_exited(a, v[1]);
 		return 'W';
 	}
@@ -169,6 +183,7 @@ void zygote_read(struct agent *a)
 		agent_log("Python zygote socket: %s", n ? strerror(-n) : "closed");
 		close(a->zygote.sock);
 		a->zygote.sock = -1;
+		/* In place, its exit status is the exec's: wait for SIGCHLD to bring it. */
 		if (a->exec.running && a->exec.lang == KF_LANG_PYTHON && !a->exec.exited) {
 			a->exec.zygote_lost = true;
 			exec_child_exited(a, 0);
@@ -223,7 +238,8 @@ int zygote_warm(struct agent *a)
 	ret = exec_pipes_open(child_fds, parent_fds);
 	if (ret)
 		return ret;
-	ret = zygote_submit(a, (const uint8_t *)WARM_CODE, strlen(WARM_CODE), child_fds);
+	ret = zygote_submit(a, KF_LANG_PYTHON, (const uint8_t *)WARM_CODE, strlen(WARM_CODE),
+			    child_fds);
 	for (int i = 0; i < 3; i++)
 		close(child_fds[i]);
 	if (ret)

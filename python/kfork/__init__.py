@@ -6,6 +6,8 @@
     with kfork.Template("python.tmpl") as t, t.spawn() as sb:
         r = sb.run("print(1+1)")
         assert r.text == "2\\n" and r.exit_code == 0
+        sb.run("x = 41", session=True)          # a session: one live interpreter
+        assert sb.run("print(x + 1)").text == "42\\n"
 
 A thin ctypes binding of libkfork (kfork.h); the library is looked up in
 $KFORK_LIB, then the build tree this package sits in (../../build/lib), then
@@ -19,16 +21,16 @@ from typing import Tuple
 from . import _lib
 from .errors import (AlreadyExistsError, BusyError, InvalidArgumentError, KforkError, LibraryError,
                      NotSupportedError, OutOfMemoryError, PermissionDeniedError, ProtocolError,
-                     TemplateNotFoundError, TooBigError)
+                     SessionLostError, TemplateNotFoundError, TooBigError)
 from .sandbox import OutputCallback, Result, Sandbox, Template, unpersist
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "Template", "Sandbox", "Result", "OutputCallback", "unpersist", "library_version",
     "KforkError", "LibraryError", "TemplateNotFoundError", "InvalidArgumentError",
     "PermissionDeniedError", "AlreadyExistsError", "BusyError", "ProtocolError",
-    "NotSupportedError", "TooBigError", "OutOfMemoryError",
+    "NotSupportedError", "TooBigError", "OutOfMemoryError", "SessionLostError",
 ]
 
 

@@ -7,8 +7,8 @@ import ctypes.util
 import os
 from typing import Optional
 
-#: The oldest libkfork this binding works with: 0.2.0 brought kf_template_persist & co.
-REQUIRED_VERSION = (0, 2, 0)
+#: The oldest libkfork this binding works with: 0.3.0 brought kf_session_begin & co.
+REQUIRED_VERSION = (0, 3, 0)
 
 KF_BACKEND_AUTO = 0
 KF_BACKEND_USER = 1
@@ -20,6 +20,11 @@ KF_KIND_TINY = 2
 
 KF_EXEC_SH = 0
 KF_EXEC_PYTHON = 1
+
+#: enum kf_session_state
+KF_SESSION_NONE = 0
+KF_SESSION_ACTIVE = 1
+KF_SESSION_LOST = 2
 
 #: The stream numbers kf_output_fn is called with.
 STREAM_STDOUT = 1
@@ -98,6 +103,8 @@ _PROTOTYPES = [
     ("kf_exec", ctypes.c_int, [CloneP, ctypes.POINTER(ExecReq), ctypes.POINTER(ExecResult)]),
     ("kf_exec_result_free", None, [ctypes.POINTER(ExecResult)]),
     ("kf_reset", ctypes.c_int, [CloneP]),
+    ("kf_session_begin", ctypes.c_int, [CloneP]),
+    ("kf_session_state", ctypes.c_int, [CloneP]),
     ("kf_destroy", None, [CloneP]),
     ("kf_clone_id", ctypes.c_uint64, [CloneP]),
     ("kf_clone_spawn_ns", ctypes.c_uint64, [CloneP]),

@@ -63,6 +63,10 @@ class TooBigError(KforkError):
     """E2BIG: e.g. code larger than one EXEC frame."""
 
 
+class SessionLostError(KforkError):
+    """ESRCH: the session's interpreter ended in an earlier run (os._exit, a signal); reset() first."""
+
+
 class OutOfMemoryError(KforkError, MemoryError):
     """ENOMEM: e.g. the RLIMIT_MEMLOCK charge of a persistent template."""
 
@@ -80,6 +84,7 @@ _BY_ERRNO = {
     _errno.ENODEV: NotSupportedError,
     _errno.E2BIG: TooBigError,
     _errno.ENOMEM: OutOfMemoryError,
+    _errno.ESRCH: SessionLostError,
 }
 
 

@@ -16,6 +16,8 @@ OutputCallback = Callable[[bytes], None]
 
 _BACKENDS = {"auto": _lib.KF_BACKEND_AUTO, "user": _lib.KF_BACKEND_USER, "kmod": _lib.KF_BACKEND_KMOD}
 _LANGS = {"sh": _lib.KF_EXEC_SH, "python": _lib.KF_EXEC_PYTHON}
+_SESSION_STATES = {_lib.KF_SESSION_NONE: "none", _lib.KF_SESSION_ACTIVE: "active",
+                   _lib.KF_SESSION_LOST: "lost"}
 
 
 def _path_arg(path: Union[str, "os.PathLike[str]", bytes]) -> bytes:
@@ -204,6 +206,13 @@ class Sandbox:
     Use it as a context manager: it is closed when the block ends, whether by
     an exception or not. One thread at a time per sandbox; different sandboxes
     run in parallel from different threads (calls release the GIL).
+
+    By default every Python run starts from the template's interpreter, so
+    nothing carries over between runs. A *session* (python templates) is a
+    notebook-style live interpreter instead, like a stateful code
+    interpreter: ``run("x = 41", session=True)`` starts it, and every later
+    Python run shares its globals (``run("print(x + 1)")`` prints 42) until
+    reset(), which brings back the template's fresh interpreter.
     """
 
     def __init__(self) -> None:
@@ -249,11 +258,32 @@ class Sandbox:
         """Nanoseconds the last spawn or reset took."""
         return int(_lib.lib().kf_clone_spawn_ns(self._handle()))
 
+    @property
+    def session_state(self) -> str:
+        """The session (kf_session_state): "none", "active" or "lost".
+
+        "lost": a run ended the session's interpreter (os._exit, a signal);
+        Python runs raise SessionLostError until reset().
+        """
+        return _SESSION_STATES[int(_lib.lib().kf_session_state(self._handle()))]
+
+    def start_session(self) -> "Sandbox":
+        """Make later Python runs share one live interpreter, until reset() (kf_session_begin).
+
+        Doing nothing if a session is active already. Raises NotSupportedError
+        if the template is not a python one, SessionLostError if the session
+        was lost, BusyError if the sandbox needs reset() after a timeout.
+        sh runs are refused while a session is active. Returns the sandbox.
+        """
+        check(_lib.lib().kf_session_begin(self._handle()), "kf_session_begin")
+        return self
+
     def run(self, code: Union[str, bytes], stdin: Optional[Union[str, bytes]] = None,
             timeout: Optional[float] = None, lang: Optional[Union[str, int]] = None,
             on_stdout: Optional[OutputCallback] = None,
             on_stderr: Optional[OutputCallback] = None,
-            max_output: Optional[int] = None, max_dirty: Optional[int] = None) -> Result:
+            max_output: Optional[int] = None, max_dirty: Optional[int] = None,
+            session: Optional[bool] = None) -> Result:
         """Run code in the sandbox and wait for it to exit (kf_exec).
 
         ``lang`` is "python" or "sh" (or the raw enum kf_exec_lang number);
@@ -268,8 +298,21 @@ class Sandbox:
         ``max_output`` (bytes of stdout + stderr) and ``max_dirty`` (guest
         pages newly copied from the template) stop the sandbox past them:
         KforkError with EMSGSIZE or EDQUOT, and it must be reset() or closed.
+
+        ``session``: None runs as the sandbox is (in its session if one was
+        started); True starts a session first if none is active
+        (start_session()); False insists on a fresh interpreter and raises
+        ValueError if a session is active. In a session, sys.exit(N) and
+        exceptions end only the run (exit code N, 1); code that ends the
+        interpreter (os._exit, a signal) returns that exit code and loses the
+        session: later Python runs raise SessionLostError until reset(). A
+        timeout or a limit needs reset() as always, which ends the session.
         """
         handle = self._handle()
+        if session:
+            self.start_session()
+        elif session is not None and self.session_state == "active":
+            raise ValueError(f"sandbox {self._id} is in a session: reset() ends it")
         code_b = code.encode() if isinstance(code, str) else bytes(code)
         stdin_b = stdin.encode() if isinstance(stdin, str) else (bytes(stdin) if stdin is not None else None)
         if lang is None:

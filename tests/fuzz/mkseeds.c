@@ -99,6 +99,17 @@ static void seeds_proto(void)
 	er.code = KF_ERR_BAD_FRAME;
 	blob_frame(&b, KF_MSG_ERROR, &er, sizeof(er));
 	put_file("proto", "resync", b.buf, b.len);
+
+	/* A session's end (KF_EXIT_F_SESSION_LOST), then the error every later exec gets. */
+	b.len = 0;
+	b.buf[b.len++] = 7;
+	ex.kind = KF_EXIT_CODE | KF_EXIT_F_SESSION_LOST;
+	ex.value = 5;
+	blob_frame(&b, KF_MSG_STDOUT, "bye\n", 4);
+	blob_frame(&b, KF_MSG_EXIT, &ex, sizeof(ex));
+	er.code = KF_ERR_SESSION;
+	blob_frame(&b, KF_MSG_ERROR, &er, sizeof(er));
+	put_file("proto", "session-lost", b.buf, b.len);
 }
 
 static void le32(uint8_t *p, uint32_t v)

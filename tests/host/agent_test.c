@@ -683,6 +683,138 @@ TEST_F(py, execs_are_isolated)
 	result_free(&r);
 }
 
+/* Sessions (KF_LANG_PYTHON_SESSION): the zygote runs the code in place, state kept. */
+#define SESSION	KF_LANG_PYTHON_SESSION
+
+TEST_F(py, session_keeps_state_and_forks_do_not_see_it)
+{
+	struct result r;
+
+	REQUIRE_READY();
+	ASSERT_EQ(0, conn_run(self->c, SESSION, "x = 41", NULL, &r));
+	ASSERT_EQ(KF_MSG_EXIT, r.type) TH_LOG("error %u: %s", r.error_code, r.error_text);
+	EXPECT_EQ(KF_EXIT_CODE, (int)r.exit.kind);
+	EXPECT_EQ(0, r.exit.value);
+	result_free(&r);
+	ASSERT_EQ(0, conn_run(self->c, SESSION, "x += 1\nprint(x)", NULL, &r));
+	ASSERT_EQ(KF_MSG_EXIT, r.type);
+	EXPECT_STREQ("42\n", (char *)r.out);
+	result_free(&r);
+	/* A forked exec starts from a fresh __main__, not the session's. */
+	ASSERT_EQ(0, conn_run(self->c, KF_LANG_PYTHON, "print('x' in globals())", NULL, &r));
+	EXPECT_STREQ("False\n", (char *)r.out);
+	result_free(&r);
+	ASSERT_EQ(0, conn_run(self->c, SESSION, "print(x, __name__)", NULL, &r));
+	EXPECT_STREQ("42 __main__\n", (char *)r.out);
+	result_free(&r);
+}
+
+TEST_F(py, session_sys_exit_keeps_the_session)
+{
+	struct result r;
+
+	REQUIRE_READY();
+	ASSERT_EQ(0, conn_run(self->c, SESSION, "import sys\ny = 7\nsys.exit(3)", NULL, &r));
+	ASSERT_EQ(KF_MSG_EXIT, r.type);
+	EXPECT_EQ(KF_EXIT_CODE, (int)r.exit.kind);
+	EXPECT_EQ(3, r.exit.value);
+	result_free(&r);
+	ASSERT_EQ(0, conn_run(self->c, SESSION, "print(y)\nraise ValueError('boom')", NULL, &r));
+	EXPECT_EQ(KF_EXIT_CODE, (int)r.exit.kind);
+	EXPECT_EQ(1, r.exit.value);
+	EXPECT_STREQ("7\n", (char *)r.out);
+	EXPECT_NE(NULL, strstr((char *)r.err, "File \"<kfork-2>\", line 2")) TH_LOG("%s", r.err);
+	EXPECT_NE(NULL, strstr((char *)r.err, "ValueError: boom"));
+	result_free(&r);
+}
+
+TEST_F(py, session_stdin_and_stderr_per_exec)
+{
+	struct result r;
+
+	REQUIRE_READY();
+	ASSERT_EQ(0, conn_run(self->c, SESSION,
+			      "import sys\nkept = sys.stdin.read()\nprint('e1', file=sys.stderr)",
+			      "one\n", &r));
+	ASSERT_EQ(KF_MSG_EXIT, r.type);
+	EXPECT_STREQ("", (char *)r.out);
+	EXPECT_STREQ("e1\n", (char *)r.err);
+	result_free(&r);
+	ASSERT_EQ(0, conn_run(self->c, SESSION,
+			      "print(kept + sys.stdin.read(), end='')", "two\n", &r));
+	ASSERT_EQ(KF_MSG_EXIT, r.type);
+	EXPECT_STREQ("one\ntwo\n", (char *)r.out);
+	EXPECT_STREQ("", (char *)r.err);
+	result_free(&r);
+}
+
+/* os._exit ends the interpreter: EXIT says so, and every later Python exec is refused. */
+TEST_F(py, session_os_exit_ends_it)
+{
+	struct result r;
+
+	REQUIRE_READY();
+	ASSERT_EQ(0, conn_run(self->c, SESSION, "import os\nprint('bye')\nos._exit(5)", NULL, &r));
+	ASSERT_EQ(KF_MSG_EXIT, r.type) TH_LOG("error %u: %s", r.error_code, r.error_text);
+	EXPECT_EQ(KF_EXIT_CODE | KF_EXIT_F_SESSION_LOST, r.exit.kind);
+	EXPECT_EQ(5, r.exit.value);
+	EXPECT_STREQ("bye\n", (char *)r.out);
+	result_free(&r);
+	ASSERT_EQ(0, conn_send_exec(self->c, SESSION, "print(1)"));
+	expect_error(_metadata, self->c, KF_ERR_SESSION, "reset the clone");
+	ASSERT_EQ(0, conn_send_exec(self->c, KF_LANG_PYTHON, "print(1)"));
+	expect_error(_metadata, self->c, KF_ERR_SESSION, "wait status 0x500");
+	/* sh still runs */
+	ASSERT_EQ(0, conn_run(self->c, KF_LANG_SH, "echo sh", NULL, &r));
+	EXPECT_STREQ("sh\n", (char *)r.out);
+	result_free(&r);
+}
+
+/* A child forked by session code ends with the code; it never serves the socket too. */
+TEST_F(py, session_fork_in_code)
+{
+	struct result r;
+
+	REQUIRE_READY();
+	ASSERT_EQ(0, conn_run(self->c, SESSION,
+			      "import os\nn = 1\npid = os.fork()\n"
+			      "if pid == 0:\n    print('child', flush=True)\n"
+			      "else:\n    os.waitpid(pid, 0)\n    print('parent')", NULL, &r));
+	ASSERT_EQ(KF_MSG_EXIT, r.type) TH_LOG("error %u: %s", r.error_code, r.error_text);
+	EXPECT_EQ(KF_EXIT_CODE, (int)r.exit.kind);
+	EXPECT_STREQ("child\nparent\n", (char *)r.out);
+	result_free(&r);
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(0, conn_run(self->c, SESSION, "n += 1\nprint(n, os.getpid() != pid)", NULL, &r));
+		ASSERT_EQ(KF_MSG_EXIT, r.type);
+		EXPECT_EQ(i + 2, atoi((char *)r.out)) TH_LOG("%s", r.out);
+		EXPECT_NE(NULL, strstr((char *)r.out, "True")) TH_LOG("%s", r.out);
+		result_free(&r);
+	}
+}
+
+TEST_F(py, session_killed_by_signal)
+{
+	struct result r;
+
+	REQUIRE_READY();
+	ASSERT_EQ(0, conn_run(self->c, SESSION,
+			      "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)", NULL, &r));
+	ASSERT_EQ(KF_MSG_EXIT, r.type);
+	EXPECT_EQ(KF_EXIT_SIGNAL | KF_EXIT_F_SESSION_LOST, r.exit.kind);
+	EXPECT_EQ(SIGKILL, r.exit.value);
+	result_free(&r);
+	ASSERT_EQ(0, conn_send_exec(self->c, SESSION, "print(1)"));
+	expect_error(_metadata, self->c, KF_ERR_SESSION, "earlier exec");
+}
+
+TEST_F(sh, session_exec_in_minimal_template)
+{
+	REQUIRE_READY();
+	ASSERT_EQ(0, conn_send_exec(self->c, SESSION, "print(1)"));
+	expect_error(_metadata, self->c, KF_ERR_EXEC, "no Python interpreter");
+}
+
 FIXTURE(pyverbose) {
 	struct conn *c;
 	bool ready;

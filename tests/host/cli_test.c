@@ -107,6 +107,11 @@ static const struct bad_input {
 	{ { "run", "--", "echo" }, "kfork: run needs -t TEMPLATE" },
 	{ { "run", "-t", "x.tmpl", "-f", "/nonexistent/s.sh" }, "kfork: -f /nonexistent/s.sh: No such file" },
 	{ { "run", "-t", "x.tmpl", "-f", "/dev/null", "--", "echo" }, "or -f FILE" },
+	{ { "run", "-t", "x.tmpl", "-c", "echo", "--", "echo" }, "or -c CODE" },
+	{ { "run", "-t", "x.tmpl", "-c", "a", "-c", "b", "-n", "2" }, "kfork: -n N runs one code" },
+	{ { "run", "-t", "x.tmpl", "--session", "-n", "2", "-c", "a" }, "not with several -c/-f or --session" },
+	{ { "run", "-t", "x.tmpl", "-i", "-c", "a", "-c", "b" }, "kfork: --stdin goes to one code" },
+	{ { "run", "-t", "x.tmpl", "--session", "--lang", "sh", "-c", "a" }, "kfork: --session keeps a Python" },
 	{ { "template", "build", "--kind", "tiny", "-o", "x", "--mem", "lots" }, "kfork: --mem lots: expected" },
 	{ { "template", "build", "--kind", "tiny", "-o", "x", "--timeout", "-5" }, "kfork: --timeout -5:" },
 	{ { "template", "build", "--kind", "huge", "-o", "x" }, "kfork: unknown template kind 'huge'" },
@@ -236,6 +241,53 @@ TEST_F(tiny, run_exits_with_the_code_status)
 	CLI(&self->r, "run", "-t", self->path, "-n", "3", "--", "exit 2");
 	EXPECT_EQ(1, self->r.status) TH_LOG("-n with failing clones: %s", self->r.err);
 	EXPECT_NE(NULL, strstr(self->r.out, "3 failed"));
+}
+
+/* -c and -f repeated: one exec each, in one clone, in order; the last one's status. */
+TEST_F(tiny, run_several_codes_in_one_clone)
+{
+	char script[80];
+	FILE *f;
+
+	NEED_TINY();
+	snprintf(script, sizeof(script), "%s.sh", self->path);
+	f = fopen(script, "w");
+	ASSERT_NE(NULL, f);
+	fputs("echo from-file", f);
+	fclose(f);
+	CLI(&self->r, "run", "-t", self->path, "-c", "echo one", "-f", script, "-c", "exit 4");
+	EXPECT_EQ(4, self->r.status) TH_LOG("%s", self->r.err);
+	EXPECT_STREQ("one\nfrom-file\n", self->r.out);
+	/* a non-zero status goes on; the id shows both ran in the same clone */
+	CLI(&self->r, "run", "-t", self->path, "-c", "exit 2", "-c", "id", "-c", "id");
+	EXPECT_EQ(0, self->r.status) TH_LOG("%s", self->r.err);
+	ASSERT_EQ(4, strlen(self->r.out)) TH_LOG("%s", self->r.out);
+	EXPECT_EQ(0, memcmp(self->r.out, self->r.out + 2, 2)) TH_LOG("%s", self->r.out);
+	CLI(&self->r, "run", "-t", self->path, "--json", "-c", "echo a", "-c", "exit 3");
+	EXPECT_EQ(3, self->r.status);
+	EXPECT_TRUE(starts_with(self->r.out, "{\"stdout\":\"a\\n\",\"stderr\":\"\",\"exit_code\":0,"))
+		TH_LOG("%s", self->r.out);
+	EXPECT_NE(NULL, strstr(self->r.out, "\"index\":1,\"session\":false}\n{\"stdout\":\"\",\"stderr\":\"\",\"exit_code\":3,"))
+		TH_LOG("%s", self->r.out);
+	EXPECT_NE(NULL, strstr(self->r.out, "\"index\":2,\"session\":false}\n")) TH_LOG("%s", self->r.out);
+	/* a timeout stops the rest */
+	CLI(&self->r, "run", "-t", self->path, "--timeout", "0.5", "-c", "echo a", "-c", "spin",
+	    "-c", "echo never");
+	EXPECT_EQ(124, self->r.status);
+	EXPECT_STREQ("a\n", self->r.out);
+	/* one code keeps the one-object JSON of before */
+	CLI(&self->r, "run", "-t", self->path, "--json", "-c", "echo a");
+	EXPECT_EQ(NULL, strstr(self->r.out, "index")) TH_LOG("%s", self->r.out);
+	unlink(script);
+}
+
+TEST_F(tiny, run_session_needs_a_python_template)
+{
+	NEED_TINY();
+	CLI(&self->r, "run", "-t", self->path, "--session", "-c", "echo a");
+	EXPECT_EQ(125, self->r.status);
+	EXPECT_NE(NULL, strstr(self->r.err, "--session needs a python template")) TH_LOG("%s", self->r.err);
+	EXPECT_STREQ("", self->r.out);
 }
 
 /* -f FILE runs the file's code; code past what one exec takes is refused, saying the limit. */

@@ -329,6 +329,79 @@ TEST_F(tmpl, rejects_bad_exec_request)
 	kf_destroy(clone);
 }
 
+static int run_lang(struct kf_clone *clone, enum kf_exec_lang lang, const char *code,
+		    struct kf_exec_result *res)
+{
+	struct kf_exec_req req = { .lang = lang, .code = code, .code_len = strlen(code),
+				   .timeout_ms = 60000 };
+
+	return kf_exec(clone, &req, res);
+}
+
+/* Sessions are for python templates; a hostile EXIT cannot claim one ended. */
+TEST_F(tmpl, session_needs_python_and_hostile_exit_is_rejected)
+{
+	struct kf_exec_result res;
+	struct kf_clone *clone;
+
+	NEED_KVM();
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &clone));
+	EXPECT_EQ(-EOPNOTSUPP, kf_session_begin(clone));
+	EXPECT_NE(NULL, strstr(kf_last_error(), "sessions need a python template")) TH_LOG("%s", kf_last_error());
+	EXPECT_EQ(KF_SESSION_NONE, kf_session_state(clone));
+	/* KF_EXIT_F_SESSION_LOST in answer to an exec that was not a session's */
+	EXPECT_EQ(-EPROTO, run_lang(clone, KF_EXEC_PYTHON, "rawexit 100 5", &res));
+	EXPECT_NE(NULL, strstr(kf_last_error(), "says a session ended, but none ran")) TH_LOG("%s", kf_last_error());
+	EXPECT_EQ(KF_SESSION_NONE, kf_session_state(clone));
+	kf_exec_result_free(&res);
+	ASSERT_EQ(0, kf_reset(clone));
+	/* unknown kind bits */
+	EXPECT_EQ(-EPROTO, run_lang(clone, KF_EXEC_PYTHON, "rawexit 200 5", &res));
+	kf_exec_result_free(&res);
+	ASSERT_EQ(0, kf_reset(clone));
+	EXPECT_EQ(-EPROTO, run_lang(clone, KF_EXEC_SH, "rawexit 101 9", &res));
+	kf_exec_result_free(&res);
+	ASSERT_EQ(0, kf_reset(clone));
+	ASSERT_EQ(0, run(clone, "echo ok", &res));
+	EXPECT_STREQ("ok\n", res.out);
+	kf_exec_result_free(&res);
+	kf_destroy(clone);
+}
+
+/* The agent's KF_ERR_SESSION: the interpreter is gone; like any agent error, reset. */
+TEST_F(tmpl, agent_session_error_loses_python_until_reset)
+{
+	struct kf_exec_result res;
+	struct kf_clone *clone;
+	char code[32];
+
+	NEED_KVM();
+	ASSERT_EQ(0, kf_spawn(self->tmpl, &clone));
+	snprintf(code, sizeof(code), "agenterr %d", KF_ERR_SESSION);
+	/* from an sh exec it is only a protocol error */
+	EXPECT_EQ(-EPROTO, run_lang(clone, KF_EXEC_SH, code, &res));
+	EXPECT_EQ(KF_SESSION_NONE, kf_session_state(clone));
+	kf_exec_result_free(&res);
+	ASSERT_EQ(0, kf_reset(clone));
+	EXPECT_EQ(-ESRCH, run_lang(clone, KF_EXEC_PYTHON, code, &res));
+	EXPECT_EQ(KF_SESSION_LOST, kf_session_state(clone));
+	kf_exec_result_free(&res);
+	/* refused on the host now, without asking the guest */
+	EXPECT_EQ(-ESRCH, run_lang(clone, KF_EXEC_PYTHON, "echo no", &res));
+	EXPECT_NE(NULL, strstr(kf_last_error(), "kf_reset() it for a fresh one")) TH_LOG("%s", kf_last_error());
+	EXPECT_EQ(0, res.out_len);
+	kf_exec_result_free(&res);
+	/* the exec's STDIN frames may still draw answers: sh waits for the reset too */
+	EXPECT_EQ(-EBUSY, run(clone, "echo sh", &res));
+	kf_exec_result_free(&res);
+	ASSERT_EQ(0, kf_reset(clone));
+	EXPECT_EQ(KF_SESSION_NONE, kf_session_state(clone));
+	ASSERT_EQ(0, run_lang(clone, KF_EXEC_PYTHON, "echo py", &res));
+	EXPECT_STREQ("py\n", res.out);
+	kf_exec_result_free(&res);
+	kf_destroy(clone);
+}
+
 TEST_F(tmpl, exit_code_and_streams)
 {
 	struct kf_exec_result res;

@@ -103,6 +103,8 @@ TEST(shared_library_soname_and_version_node)
 	/* Added after 0.1: its own node, so 0.1's set never changes. */
 	ASSERT_EQ(0, sh("objdump -T " SO " | grep -c 'LIBKFORK_0.2 *kf_sandbox_thread$'", out, sizeof(out)));
 	EXPECT_STREQ("1\n", out);
+	ASSERT_EQ(0, sh("objdump -T " SO " | grep -c 'LIBKFORK_0.3 *kf_session_begin$'", out, sizeof(out)));
+	EXPECT_STREQ("1\n", out);
 }
 
 TEST(version_macros_and_function_agree)

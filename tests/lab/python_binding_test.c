@@ -81,6 +81,13 @@ TEST_F_TIMEOUT(py, print_on_kmod_backend, 600)
 	EXPECT_EQ(0, py_case("run-kmod", self->tmpl));
 }
 
+TEST_F_TIMEOUT(py, session_keeps_state_until_reset, 600)
+{
+	if (self->skip)
+		SKIP(return, "%s", self->skip);
+	EXPECT_EQ(0, py_case("session", self->tmpl));
+}
+
 TEST_F_TIMEOUT(py, persist_then_attach, 600)
 {
 	if (self->skip)

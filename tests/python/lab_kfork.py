@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0-only
 """lab_kfork.py - the kfork Python package with a python-kind template; run by tests/lab/python_binding_test.
 
-    python3 -B tests/python/lab_kfork.py CASE TEMPLATE     CASE: run-user | run-kmod | persist-attach
+    python3 -B tests/python/lab_kfork.py CASE TEMPLATE     CASE: run-user | run-kmod | persist-attach | session
 
 Prints what it checked and exits 0, or raises (exit status 1).
 """
@@ -47,6 +47,42 @@ def run_one(path: str, backend: str) -> None:
               "spawn_batch")
 
 
+def session(path: str) -> None:
+    with kfork.Template(path, backend="user") as t, t.spawn() as sb:
+        assert sb.session_state == "none"
+        r = sb.run("x = 41", session=True)
+        assert (r.exit_code, sb.session_state) == (0, "active"), r
+        assert sb.run("print(x + 1)").text == "42\n"
+        r = sb.run("import sys; x += 1; sys.exit(3)")
+        assert r.exit_code == 3 and sb.session_state == "active", r
+        chunks: list[bytes] = []
+        r = sb.run("print(x, input())", stdin="in", on_stdout=chunks.append)
+        assert r.stdout == b"".join(chunks) == b"42 in\n", (r, chunks)
+        try:
+            sb.run("print(1)", session=False)
+            raise AssertionError("session=False ran in a session")
+        except ValueError:
+            pass
+        try:
+            sb.run("echo hi", lang="sh")
+            raise AssertionError("sh ran in a session")
+        except kfork.NotSupportedError as e:
+            assert e.errno == errno.EOPNOTSUPP, e
+        r = sb.run("import os; os._exit(5)")
+        assert (r.exit_code, sb.session_state) == (5, "lost"), r
+        try:
+            sb.run("print(x)")
+            raise AssertionError("a lost session ran code")
+        except kfork.SessionLostError as e:
+            assert e.errno == errno.ESRCH, e
+        sb.reset()
+        assert sb.session_state == "none"
+        r = sb.run("print('x' in globals())", session=True)
+        assert r.text == "False\n", r
+    print("session: x = 41 -> print(x + 1) -> 42, sys.exit(3) keeps it, stdin + streaming, "
+          "session=False and sh refused, os._exit(5) -> 5 and SessionLostError, reset -> fresh")
+
+
 def persist_attach(path: str) -> None:
     try:
         kfork.unpersist(path)
@@ -87,6 +123,8 @@ def main(argv: list[str]) -> int:
         run_one(path, "kmod")
     elif case == "persist-attach":
         persist_attach(path)
+    elif case == "session":
+        session(path)
     else:
         raise SystemExit(f"unknown case {case}")
     return 0

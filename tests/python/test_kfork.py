@@ -210,6 +210,36 @@ class Tiny(unittest.TestCase):
             self.assertEqual(errno.EPROTO, cm.exception.errno)
             self.assertIn("EXEC code length", cm.exception.strerror)
 
+    def test_session_needs_a_python_template(self) -> None:
+        with self.tmpl.spawn() as sb:
+            self.assertEqual("none", sb.session_state)
+            with self.assertRaises(kfork.NotSupportedError) as cm:
+                sb.start_session()
+            self.assertEqual(errno.EOPNOTSUPP, cm.exception.errno)
+            self.assertEqual("kf_session_begin", cm.exception.call)
+            self.assertIn("sessions need a python template", cm.exception.strerror)
+            with self.assertRaises(kfork.NotSupportedError):
+                sb.run("echo x", session=True)
+            self.assertEqual("none", sb.session_state)
+            # session=False asks for a fresh interpreter: what a sandbox without a session has
+            self.assertEqual(b"x\n", sb.run("echo x", session=False).stdout)
+
+    def test_lost_interpreter_is_session_lost_error_until_reset(self) -> None:
+        with self.tmpl.spawn() as sb:
+            # The tiny guest plays an agent whose interpreter has ended (KF_ERR_SESSION = 7).
+            with self.assertRaises(kfork.SessionLostError) as cm:
+                sb.run("agenterr 7", lang="python")
+            self.assertEqual(errno.ESRCH, cm.exception.errno)
+            self.assertEqual("lost", sb.session_state)
+            with self.assertRaises(kfork.SessionLostError) as cm:
+                sb.run("echo x", lang="python")
+            self.assertIn("kf_reset", cm.exception.strerror)
+            with self.assertRaises(kfork.BusyError):
+                sb.run("echo sh", lang="sh")
+            sb.reset()
+            self.assertEqual("none", sb.session_state)
+            self.assertEqual(b"x\n", sb.run("echo x", lang="python").stdout)
+
     def test_reset_restores_memory(self) -> None:
         with self.tmpl.spawn() as sb:
             before = sb.run("peek 200000").stdout

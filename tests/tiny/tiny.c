@@ -210,6 +210,19 @@ static void run_command(void)
 	} else if (starts("out")) {
 		pos = 3;
 		run_out(parse_num(&pos, 10));
+	} else if (starts("rawexit")) {
+		/* A hostile EXIT: any kind (hex) and value, for the host's checks. */
+		struct kf_msg_exit ex;
+
+		pos = 7;
+		ex.kind = parse_num(&pos, 16);
+		ex.value = (int32_t)parse_num(&pos, 10);
+		send(KF_MSG_EXIT, &ex, sizeof(ex));
+		return;
+	} else if (starts("agenterr")) {
+		pos = 8;
+		send_error(parse_num(&pos, 10), "tiny: agenterr");
+		return;
 	} else if (starts("spin")) {
 		for (;;)
 			__asm__ volatile("pause");

@@ -178,7 +178,13 @@ struct run_opts {
 	int count;
 	int lang;		/* -1: from the template kind */
 	int pass_stdin;
-	const char *code;
+	int session;		/* --session: kf_session_begin() before the first code */
+	struct run_code {
+		const char *text;
+		size_t len;
+		char *buf;	/* -f: the file read, ours to free */
+	} *codes;		/* each -c / -f, in order, or the one CODE */
+	int ncodes;
 	uint64_t open_ns;	/* kf_template_open(): read the file, or attach to the kept template */
 };
 
@@ -223,44 +229,86 @@ static char *read_code_file(const char *path, size_t *len)
 	return buf;
 }
 
-static int run_once(struct kf_template *tmpl, const struct run_opts *o, struct kf_exec_req *req)
+/* What one exec of a run reports: 0..255 its status, or a CLI_EXIT_* that ends the run. */
+static int run_report(struct kf_template *tmpl, const struct run_opts *o, int err,
+		      struct kf_exec_result *res, uint64_t spawn_ns, uint64_t *elapsed_ns,
+		      int index, int *stop)
 {
-	struct kf_exec_result res;
-	struct kf_clone *clone;
-	uint64_t spawn_ns;
-	int err;
+	json_t *rec;
+	int status;
 
-	err = kf_spawn(tmpl, &clone);
-	if (err)
-		die("%s", kf_last_error());
-	spawn_ns = kf_clone_spawn_ns(clone);
-	if (!o->json)
-		req->on_output = stream_output;
-	err = kf_exec(clone, req, &res);
-	kf_destroy(clone);
+	*stop = 1;
 	if (err == -ETIMEDOUT) {
 		fprintf(stderr, "kfork: timed out after %g s (clone destroyed)\n", o->timeout_ms / 1e3);
+		kf_exec_result_free(res);
 		return CLI_EXIT_TIMEOUT;
 	}
 	if (err == -EMSGSIZE || err == -EDQUOT) {
 		/* What came before the limit has been passed on already (or is in res). */
 		fprintf(stderr, "kfork: %s (clone destroyed)\n", kf_last_error());
-		kf_exec_result_free(&res);
+		kf_exec_result_free(res);
 		return CLI_EXIT_LIMIT;
 	}
 	if (err)
 		die("%s", kf_last_error());
-	if (o->json)
-		json_print(json_pack("{s:o, s:o, s:i, s:f, s:f, s:f, s:f, s:b}",
-				     "stdout", json_bytes(res.out, res.out_len),
-				     "stderr", json_bytes(res.err, res.err_len),
-				     "exit_code", res.exit_code, "spawn_us", tenths(spawn_ns / 1e3),
-				     "exec_us", tenths(res.exec_ns / 1e3),
-				     "total_us", tenths((spawn_ns + res.exec_ns) / 1e3),
-				     "open_us", tenths(o->open_ns / 1e3),
-				     "kept", kf_template_is_persistent(tmpl)), stdout);
-	kf_exec_result_free(&res);
-	return res.exit_code;
+	*stop = 0;
+	status = res->exit_code;
+	*elapsed_ns += res->exec_ns;
+	if (o->json) {
+		rec = json_pack("{s:o, s:o, s:i, s:f, s:f, s:f, s:f, s:b}",
+				"stdout", json_bytes(res->out, res->out_len),
+				"stderr", json_bytes(res->err, res->err_len),
+				"exit_code", res->exit_code, "spawn_us", tenths(spawn_ns / 1e3),
+				"exec_us", tenths(res->exec_ns / 1e3),
+				"total_us", tenths((spawn_ns + *elapsed_ns) / 1e3),
+				"open_us", tenths(o->open_ns / 1e3),
+				"kept", kf_template_is_persistent(tmpl));
+		/* Only a run of several codes, or a session, numbers its records. */
+		if (o->ncodes > 1 || o->session) {
+			json_object_set_new(rec, "index", json_integer(index));
+			json_object_set_new(rec, "session", json_boolean(o->session));
+		}
+		json_print(rec, stdout);
+	}
+	kf_exec_result_free(res);
+	return status;
+}
+
+/*
+ * One clone; each code one exec in it, in order (a session's share one
+ * interpreter). A non-zero status goes on to the next code; a timeout, a
+ * limit or a failed exec ends the run. Exits with the last code's status.
+ */
+static int run_once(struct kf_template *tmpl, const struct run_opts *o, struct kf_exec_req *req)
+{
+	struct kf_exec_result res;
+	struct kf_clone *clone;
+	uint64_t spawn_ns, elapsed_ns = 0;
+	int err, status = 0, stop = 0;
+
+	err = kf_spawn(tmpl, &clone);
+	if (err)
+		die("%s", kf_last_error());
+	spawn_ns = kf_clone_spawn_ns(clone);
+	if (o->session && kf_session_begin(clone))
+		die("%s", kf_last_error());
+	if (!o->json)
+		req->on_output = stream_output;
+	for (int i = 0; i < o->ncodes && !stop; i++) {
+		if (kf_session_state(clone) == KF_SESSION_LOST) {
+			fprintf(stderr, "kfork: code %d ended the session's interpreter (os._exit or a signal): "
+				"codes %d to %d not run\n", i, i + 1, o->ncodes);
+			break;
+		}
+		req->code = o->codes[i].text;
+		req->code_len = o->codes[i].len;
+		err = kf_exec(clone, req, &res);
+		if (err && err != -ETIMEDOUT && err != -EMSGSIZE && err != -EDQUOT)
+			kf_destroy(clone);	/* die() below exits */
+		status = run_report(tmpl, o, err, &res, spawn_ns, &elapsed_ns, i + 1, &stop);
+	}
+	kf_destroy(clone);
+	return status;
 }
 
 /* -n N: N fresh clones in a row; figures as DESIGN.md defines them. */
@@ -363,6 +411,7 @@ static void sandbox_enter(void)
 static const char run_usage[] =
 	"usage: kfork run -t TEMPLATE [options] -- CODE\n"
 	"       kfork run -t TEMPLATE [options] -f FILE\n"
+	"       kfork run -t TEMPLATE [--session] [options] -c CODE [-c CODE | -f FILE]...\n"
 	"  spawn a clone of TEMPLATE, run CODE in it, pass its output on, exit with its status\n"
 	"  -t, --template FILE    the template file (kfork template build)\n"
 	"  -b, --backend B        user (plain KVM ioctls) or kmod (/dev/kfork); default: kmod\n"
@@ -370,6 +419,11 @@ static const char run_usage[] =
 	"  -l, --lang L           sh or python (default: python for python templates, else sh)\n"
 	"  -T, --timeout S        destroy the clone and exit 124 after S seconds (0.001 or more)\n"
 	"  -f, --file FILE        run the code in FILE instead of a CODE argument\n"
+	"  -c, --code CODE        one exec; -c and -f repeat: each is one exec in the same clone,\n"
+	"                         in order, output of each as it comes; exit status of the last\n"
+	"                         (a timeout, a limit or a failed exec stops the rest)\n"
+	"  -s, --session          Python execs share one live interpreter: -c 'x = 41' -c\n"
+	"                         'print(x + 1)' prints 42 (python templates only)\n"
 	"  -i, --stdin            pass kfork's stdin to the code\n"
 	"      --max-output BYTES stop the clone and exit 123 once stdout + stderr pass BYTES\n"
 	"                         (default and most 268435456)\n"
@@ -377,7 +431,9 @@ static const char run_usage[] =
 	"                         4 KiB guest pages from the template (checked every 50 ms)\n"
 	"  -j, --json             one JSON object: stdout, stderr, exit_code, spawn_us, exec_us,\n"
 	"                         total_us, open_us (template open), kept (attached to a\n"
-	"                         template kfork.ko keeps); invalid UTF-8 becomes U+FFFD\n"
+	"                         template kfork.ko keeps); invalid UTF-8 becomes U+FFFD;\n"
+	"                         several codes or --session: one object per exec, one a line,\n"
+	"                         with index (1, 2, ...) and session; total_us is spawn to it\n"
 	"  -n, --count N          N clones in a row (1 to 1000000): p50/p99 of spawn and round\n"
 	"                         trip; exits 1 if any clone failed or exited non-zero\n"
 	"  -h, --help             this text\n"
@@ -395,20 +451,22 @@ static int cmd_run(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 'T' }, { "json", no_argument, NULL, 'j' },
 		{ "count", required_argument, NULL, 'n' }, { "lang", required_argument, NULL, 'l' },
 		{ "stdin", no_argument, NULL, 'i' }, { "help", no_argument, NULL, 'h' },
-		{ "file", required_argument, NULL, 'f' },
+		{ "file", required_argument, NULL, 'f' }, { "code", required_argument, NULL, 'c' },
+		{ "session", no_argument, NULL, 's' },
 		{ "max-output", required_argument, NULL, OPT_MAX_OUTPUT },
 		{ "max-dirty", required_argument, NULL, OPT_MAX_DIRTY },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run_opts o = { .count = 0, .lang = -1 };
 	struct kf_exec_req req = { 0 };
-	const char *code_file = NULL;
 	struct kf_template *tmpl;
-	char *code_buf = NULL;
-	size_t code_len;
 	int c, err, status;
+	struct run_code *code;
 
-	while ((c = getopt_long(argc, argv, "+t:b:T:jn:l:if:h", longopts, NULL)) != -1) {
+	o.codes = calloc(argc, sizeof(*o.codes));	/* at most one code per argument */
+	if (!o.codes)
+		die("out of memory");
+	while ((c = getopt_long(argc, argv, "+t:b:T:jn:l:if:c:sh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 't': o.tmpl_path = optarg; break;
 		case 'b':
@@ -431,7 +489,17 @@ static int cmd_run(int argc, char **argv)
 				die("--lang %s: expected sh or python", optarg);
 			break;
 		case 'i': o.pass_stdin = 1; break;
-		case 'f': code_file = optarg; break;
+		case 'f':
+			code = &o.codes[o.ncodes++];
+			code->buf = read_code_file(optarg, &code->len);
+			code->text = code->buf;
+			break;
+		case 'c':
+			code = &o.codes[o.ncodes++];
+			code->text = optarg;
+			code->len = strlen(optarg);
+			break;
+		case 's': o.session = 1; break;
 		case OPT_MAX_OUTPUT:
 			req.max_output = parse_count("--max-output", optarg, 1, KF_EXEC_OUTPUT_MAX);
 			break;
@@ -442,15 +510,19 @@ static int cmd_run(int argc, char **argv)
 		default: usage_exit(run_usage, 0);
 		}
 	}
-	if (!o.tmpl_path || optind != argc - !code_file)
-		die("run needs -t TEMPLATE and exactly one CODE argument after --, or -f FILE (kfork run --help)");
-	if (code_file) {
-		code_buf = read_code_file(code_file, &code_len);
-		o.code = code_buf;
-	} else {
-		o.code = argv[optind];
-		code_len = strlen(o.code);
+	if (!o.tmpl_path || optind != argc - !o.ncodes)
+		die("run needs -t TEMPLATE and exactly one CODE argument after --, or -f FILE, or -c CODE... (kfork run --help)");
+	if (!o.ncodes) {
+		o.codes[0].text = argv[optind];
+		o.codes[0].len = strlen(argv[optind]);
+		o.ncodes = 1;
 	}
+	if (o.count && (o.ncodes > 1 || o.session))
+		die("-n N runs one code in N fresh clones: not with several -c/-f or --session");
+	if (o.pass_stdin && o.ncodes > 1)
+		die("--stdin goes to one code: not with several -c/-f");
+	if (o.session && o.lang == KF_EXEC_SH)
+		die("--session keeps a Python interpreter: not with --lang sh");
 	if (sandbox_wanted())
 		sandbox_watch();
 	o.open_ns = now_ns();
@@ -460,9 +532,12 @@ static int cmd_run(int argc, char **argv)
 	o.open_ns = now_ns() - o.open_ns;
 	if (o.lang < 0)
 		o.lang = kf_template_kind(tmpl) == KF_KIND_PYTHON ? KF_EXEC_PYTHON : KF_EXEC_SH;
+	if (o.session && o.lang != KF_EXEC_PYTHON)
+		die("--session needs a python template (%s is %s)", o.tmpl_path,
+		    kf_kind_name(kf_template_kind(tmpl)));
 	req.lang = o.lang;
-	req.code = o.code;
-	req.code_len = code_len;
+	req.code = o.codes[0].text;
+	req.code_len = o.codes[0].len;
 	req.timeout_ms = o.timeout_ms;
 	if (o.pass_stdin)
 		req.stdin_data = slurp_stdin(&req.stdin_len);
@@ -470,7 +545,9 @@ static int cmd_run(int argc, char **argv)
 		sandbox_enter();
 	status = o.count ? run_many(tmpl, &o, &req) : run_once(tmpl, &o, &req);
 	kf_template_close(tmpl);
-	free(code_buf);
+	for (int i = 0; i < o.ncodes; i++)
+		free(o.codes[i].buf);
+	free(o.codes);
 	fflush(stdout);
 	return status;
 }

@@ -12,9 +12,9 @@ extern "C" {
 
 /* The version of these headers; kf_version() is the library's, which may be newer. */
 #define KF_VERSION_MAJOR	0
-#define KF_VERSION_MINOR	2
+#define KF_VERSION_MINOR	3
 #define KF_VERSION_PATCH	0
-#define KF_VERSION_STRING	"0.2.0"
+#define KF_VERSION_STRING	"0.3.0"
 /* Major in bits 16-23, minor 8-15, patch 0-7: comparable with KF_VERSION_CODE(a, b, c). */
 #define KF_VERSION_CODE(a, b, c)	(((a) << 16) | ((b) << 8) | (c))
 #define KF_VERSION	KF_VERSION_CODE(KF_VERSION_MAJOR, KF_VERSION_MINOR, KF_VERSION_PATCH)
@@ -46,7 +46,7 @@ enum kf_backend {
 	KF_BACKEND_KMOD = 2,	/* /dev/kfork */
 };
 
-/* The library's version as KF_VERSION_CODE(); *str (if not NULL) gets "0.2.0". */
+/* The library's version as KF_VERSION_CODE(); *str (if not NULL) gets "0.3.0". */
 KF_API unsigned int kf_version(const char **str);
 
 KF_API const char *kf_last_error(void);
@@ -75,9 +75,10 @@ struct kf_build_opts {
 
 /*
  * Boot a guest with the user-space VMM, run it to READY, freeze it into path.
- * Linux kinds: a clone of the result then runs a trivial program, and the
- * pages it touched go into the file as the working set kfork.ko prefaults in
- * every clone, the first included; the build fails if that exec does.
+ * Linux kinds: a clone of the result then runs a trivial program (python:
+ * forked, then again in place as a session runs it), and the pages it touched
+ * go into the file as the working set kfork.ko prefaults in every clone, the
+ * first included; the build fails if that exec does.
  */
 KF_API int kf_template_build(const struct kf_build_opts *opts, const char *path);
 
@@ -174,8 +175,36 @@ struct kf_exec_result {
 KF_API int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exec_result *res);
 KF_API void kf_exec_result_free(struct kf_exec_result *res);
 
-/* Return the clone to the template state in place, then re-seed it. */
+/* Return the clone to the template state in place, then re-seed it; ends a session. */
 KF_API int kf_reset(struct kf_clone *clone);
+
+/*
+ * Sessions (python templates; since 0.3). After kf_session_begin(), every
+ * KF_EXEC_PYTHON kf_exec() on the clone runs in place in the clone's warm
+ * interpreter, in one __main__ kept from exec to exec (exec "x = 41", then
+ * "print(x + 1)" prints 42), until kf_reset() ends the session and brings
+ * back the template's fresh interpreter (a new clone has one too). Each
+ * exec has its own stdin, stdout, stderr, exit status, timeout and limits.
+ * sys.exit(N) and exceptions end only the exec (status N, 1). Code that ends
+ * the interpreter (os._exit, a signal) gives that status as the exec's and
+ * loses the session: kf_session_state() is then KF_SESSION_LOST and every
+ * later Python kf_exec() fails with -ESRCH until kf_reset(). A timeout, or
+ * passing max_output / max_dirty, leaves the clone needing kf_reset() as
+ * always, which takes the session with it. KF_EXEC_SH execs fail with
+ * -EOPNOTSUPP while a session is active (they run again once it is lost).
+ *
+ * kf_session_begin(): 0 (also when one is active already), -EOPNOTSUPP if
+ * the template is not a python one, -ESRCH if the session was lost, -EBUSY
+ * if the clone needs kf_reset() after a timeout.
+ */
+enum kf_session_state {
+	KF_SESSION_NONE = 0,	/* Python execs fork from the warm interpreter */
+	KF_SESSION_ACTIVE = 1,	/* Python execs run in place, state kept */
+	KF_SESSION_LOST = 2,	/* the interpreter ended; kf_reset() for a fresh one */
+};
+
+KF_API int kf_session_begin(struct kf_clone *clone);
+KF_API enum kf_session_state kf_session_state(const struct kf_clone *clone);
 
 /* Release the clone; the teardown itself runs off the caller's thread. */
 KF_API void kf_destroy(struct kf_clone *clone);

@@ -49,6 +49,7 @@ static int clone_arm(struct kf_clone *clone)
 	kf_decoder_init(clone->dec);
 	uart_rx_clear(&clone->vm.uart);
 	clone->needs_reset = 0;
+	clone->py_session = KF_SESSION_NONE;	/* the template's interpreter is fresh */
 	if (clone->tmpl->has_mbox) {
 		int err = mbox_attach(&clone->mbox, &clone->vm, &clone->tmpl->mbox_hdr);
 

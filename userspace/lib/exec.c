@@ -21,6 +21,7 @@ _Static_assert((int)KF_EXEC_SH == (int)KF_LANG_SH && (int)KF_EXEC_PYTHON == (int
 
 struct exec_session {
 	const struct kf_exec_req *req;
+	uint8_t wire_lang;	/* enum kf_lang: KF_LANG_PYTHON_SESSION in a session */
 	struct kf_exec_result *res;
 	size_t out_cap, err_cap;
 	size_t out_total;	/* stdout + stderr bytes so far, against max_output */
@@ -135,6 +136,16 @@ static void exec_exit(struct kf_clone *clone, struct exec_session *s, const uint
 		return;
 	}
 	memcpy(&ex, p, sizeof(ex));
+	if (ex.kind & KF_EXIT_F_SESSION_LOST) {
+		/* Only an in-place exec can take the interpreter with it. */
+		if (s->wire_lang != KF_LANG_PYTHON_SESSION) {
+			s->err = kf_reject(-EPROTO, "clone %llu: EXIT frame says a session ended, but none ran",
+					   (unsigned long long)clone->id);
+			return;
+		}
+		ex.kind &= ~KF_EXIT_F_SESSION_LOST;
+		clone->py_session = KF_SESSION_LOST;
+	}
 	if (ex.kind == KF_EXIT_CODE && ex.value >= 0 && ex.value <= 255) {
 		s->res->exit_code = ex.value;
 	} else if (ex.kind == KF_EXIT_SIGNAL && ex.value > 0 && ex.value < 128) {
@@ -156,10 +167,17 @@ static void exec_agent_error(struct kf_clone *clone, struct exec_session *s, con
 		memcpy(&e, p, sizeof(e));
 	if (text > 200)
 		text = 200;
+	s->done = 1;
+	if (e.code == KF_ERR_SESSION && s->wire_lang != KF_LANG_SH) {
+		/* The interpreter ended between execs (a thread's os._exit, say). */
+		clone->py_session = KF_SESSION_LOST;
+		s->err = kf_reject(-ESRCH, "clone %llu: its Python interpreter has ended: %.*s",
+				   (unsigned long long)clone->id, text, (const char *)p + sizeof(e));
+		return;
+	}
 	/* Printed with %.*s of bounded length; control bytes are the guest's problem. */
 	s->err = kf_reject(-EPROTO, "clone %llu: agent error %u: %.*s",
 			 (unsigned long long)clone->id, e.code, text, (const char *)p + sizeof(e));
-	s->done = 1;
 }
 
 static void exec_on_frame(struct kf_clone *clone, uint8_t type, const uint8_t *p, uint32_t len)
@@ -273,11 +291,12 @@ static int exec_done(void *arg)
 	return s->done;
 }
 
-static int exec_queue_request(struct kf_clone *clone, const struct kf_exec_req *req)
+static int exec_queue_request(struct kf_clone *clone, const struct kf_exec_req *req,
+			      uint8_t wire_lang)
 {
 	const uint8_t *in = req->stdin_data;
 	size_t left = req->stdin_len;
-	struct kf_msg_exec hdr = { .lang = req->lang, .code_len = req->code_len };
+	struct kf_msg_exec hdr = { .lang = wire_lang, .code_len = req->code_len };
 	uint8_t *msg;
 	int err;
 
@@ -300,6 +319,49 @@ static int exec_queue_request(struct kf_clone *clone, const struct kf_exec_req *
 	return err;
 }
 
+/* What the wire calls req_lang on this clone: in a session, Python runs in place. */
+static int exec_session_lang(struct kf_clone *clone, enum kf_exec_lang req_lang, uint8_t *wire)
+{
+	*wire = req_lang == KF_EXEC_PYTHON ? KF_LANG_PYTHON : KF_LANG_SH;
+	if (clone->py_session == KF_SESSION_NONE)
+		return 0;
+	if (req_lang == KF_EXEC_SH) {
+		if (clone->py_session == KF_SESSION_LOST)
+			return 0;	/* the shell is still there */
+		return kf_reject(-EOPNOTSUPP,
+				 "exec on clone %llu: sh code in a Python session (kf_reset() ends the session)",
+				 (unsigned long long)clone->id);
+	}
+	if (clone->py_session == KF_SESSION_LOST)
+		return kf_reject(-ESRCH,
+				 "exec on clone %llu: its session's interpreter ended in an earlier exec; kf_reset() it for a fresh one",
+				 (unsigned long long)clone->id);
+	*wire = KF_LANG_PYTHON_SESSION;
+	return 0;
+}
+
+int kf_session_begin(struct kf_clone *clone)
+{
+	if (clone->tmpl->kind != KF_KIND_PYTHON)
+		return kf_reject(-EOPNOTSUPP,
+				 "kf_session_begin on clone %llu: a '%s' template has no Python interpreter (sessions need a python template)",
+				 (unsigned long long)clone->id, kf_kind_name(clone->tmpl->kind));
+	if (clone->needs_reset)
+		return kf_reject(-EBUSY, "kf_session_begin on clone %llu: an earlier exec failed; kf_reset() it first",
+				 (unsigned long long)clone->id);
+	if (clone->py_session == KF_SESSION_LOST)
+		return kf_reject(-ESRCH,
+				 "kf_session_begin on clone %llu: its session's interpreter ended; kf_reset() it for a fresh one",
+				 (unsigned long long)clone->id);
+	clone->py_session = KF_SESSION_ACTIVE;
+	return 0;
+}
+
+enum kf_session_state kf_session_state(const struct kf_clone *clone)
+{
+	return clone->py_session;
+}
+
 int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exec_result *res)
 {
 	struct exec_session s = { .req = req, .res = res };
@@ -307,11 +369,15 @@ int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exe
 	int err;
 
 	memset(res, 0, sizeof(*res));
-	if (clone->needs_reset)
-		return kf_reject(-EBUSY, "clone %llu: an earlier exec timed out; kf_reset() it first",
-			       (unsigned long long)clone->id);
-	if ((unsigned int)req->lang >= KF_LANG_MAX || (!req->code && req->code_len))
+	if ((unsigned int)req->lang > KF_EXEC_PYTHON || (!req->code && req->code_len))
 		return kf_reject(-EINVAL, "exec on clone %llu: bad language or code",
+			       (unsigned long long)clone->id);
+	/* A lost session says so before anything else: the fix is the same reset. */
+	err = exec_session_lang(clone, req->lang, &s.wire_lang);
+	if (err)
+		return err;
+	if (clone->needs_reset)
+		return kf_reject(-EBUSY, "clone %llu: an earlier exec timed out or failed; kf_reset() it first",
 			       (unsigned long long)clone->id);
 	if (req->code_len > KF_FRAME_MAX_PAYLOAD - sizeof(struct kf_msg_exec))
 		return kf_reject(-E2BIG, "exec on clone %llu: code is %zu bytes, limit %zu",
@@ -324,7 +390,7 @@ int kf_exec(struct kf_clone *clone, const struct kf_exec_req *req, struct kf_exe
 	}
 	s.t0 = vm_now_ns();
 	s.dirty_next = s.t0 + KF_EXEC_DIRTY_POLL_MS * 1000000ull;
-	err = exec_queue_request(clone, req);
+	err = exec_queue_request(clone, req, s.wire_lang);
 	if (!err)
 		err = vm_uart_sync_irq(&clone->vm);
 	if (err) {

@@ -52,6 +52,7 @@ struct kf_clone {
 	struct exec_session *session;	/* the exec in progress, or NULL */
 	int init_pending;		/* INIT sent, INIT_OK not seen yet */
 	int needs_reset;		/* an exec timed out: state unknown */
+	enum kf_session_state py_session;	/* kf_session_begin(); NONE after spawn and reset */
 	uint64_t spawn_ns;
 	int kmod_fd;			/* kmod backend: the clone fd, else -1 */
 	void *kmod_scratch;		/* kmod backend: the module's ioctl buffer, ours to unmap */

@@ -259,6 +259,21 @@ static int template_trivial_exec(struct kf_clone *clone, const char *why)
 	return err;
 }
 
+/*
+ * Python: the trivial program again, in place (a session exec), so that the
+ * working set also holds the pages an exec in the warm interpreter itself
+ * writes, not only those of a forked child (bench/results/2026-12-04-lab-session.md).
+ */
+static int template_trivial_session_exec(struct kf_clone *clone, const char *why)
+{
+	int err;
+
+	if (clone->tmpl->kind != KF_KIND_PYTHON)
+		return 0;
+	err = kf_session_begin(clone);
+	return err ? err : template_trivial_exec(clone, why);
+}
+
 static int template_warm(struct kf_template *tmpl)
 {
 	struct kf_clone *clone;
@@ -270,6 +285,8 @@ static int template_warm(struct kf_template *tmpl)
 	if (err)
 		return err;
 	err = template_trivial_exec(clone, "warming");
+	if (!err)
+		err = template_trivial_session_exec(clone, "warming, in place,");
 	if (!err)
 		err = kf_reset(clone);
 	kf_destroy(clone);
@@ -293,6 +310,8 @@ static int template_learn_wset(const char *path, uint64_t **wset, uint64_t *n)
 	err = kf_spawn(tmpl, &clone);
 	if (!err) {
 		err = template_trivial_exec(clone, "template build: the first exec in");
+		if (!err)
+			err = template_trivial_session_exec(clone, "template build: an exec in place in");
 		if (!err)
 			err = clone_working_set(clone, wset, n);
 		if (err == -ENODATA)

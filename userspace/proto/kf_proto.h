@@ -57,7 +57,14 @@ struct kf_msg_init {
 enum kf_lang {
 	KF_LANG_SH = 0,		/* busybox sh -c CODE */
 	KF_LANG_PYTHON = 1,	/* Python source, run by the warm interpreter */
-	KF_LANG_MAX = 2,
+	/*
+	 * Python source run in place by the warm interpreter itself (no fork),
+	 * in one globals dict kept across such execs: a session. If the code
+	 * ends the interpreter, EXIT carries KF_EXIT_F_SESSION_LOST and every
+	 * later Python exec fails with KF_ERR_SESSION until the clone is reset.
+	 */
+	KF_LANG_PYTHON_SESSION = 2,
+	KF_LANG_MAX = 3,
 };
 
 struct kf_msg_exec {
@@ -71,6 +78,13 @@ enum kf_exit_kind {
 	KF_EXIT_SIGNAL = 1,	/* value is the signal number */
 };
 
+/*
+ * Or'ed into kind, only in answer to a KF_LANG_PYTHON_SESSION exec: the
+ * session's interpreter itself ended (os._exit, a signal); value is its
+ * status. A host rejects the flag on any other exec.
+ */
+#define KF_EXIT_F_SESSION_LOST	0x100u
+
 struct kf_msg_exit {
 	uint32_t kind;		/* enum kf_exit_kind */
 	int32_t  value;
@@ -83,6 +97,7 @@ enum kf_err {
 	KF_ERR_EXEC = 4,	/* could not start the program */
 	KF_ERR_BUSY = 5,	/* EXEC while another is running */
 	KF_ERR_INIT = 6,	/* could not apply seed or clock */
+	KF_ERR_SESSION = 7,	/* Python exec after the interpreter ended; reset the clone */
 };
 
 struct kf_msg_error {
