@@ -59,7 +59,7 @@ $(B)/kmod-$(1)/kfork.ko: $(KMOD_SRCS)
 	@mkdir -p $(B)/kmod-$(1)/uapi
 	$(Q)cp -p $(filter-out kmod/uapi/%,$(KMOD_SRCS)) $(B)/kmod-$(1)/
 	$(Q)cp -p $(wildcard kmod/uapi/*.h) $(B)/kmod-$(1)/uapi/
-	$(Q)$(MAKE) -C /usr/src/linux-headers-$(1) M=$(abspath $(B)/kmod-$(1)) W=1 $(if $(CI),KCFLAGS=-Werror) \
+	$(Q)$$(MAKE) -C /usr/src/linux-headers-$(1) M=$(abspath $(B)/kmod-$(1)) W=1 $(if $(CI),KCFLAGS=-Werror) \
 		$(if $(filter 1,$(V)),V=1) modules >$(B)/kmod-$(1)/build.log 2>&1 || \
 		{ cat $(B)/kmod-$(1)/build.log; exit 1; }
 	$(Q)grep -i 'warning' $(B)/kmod-$(1)/build.log || true
