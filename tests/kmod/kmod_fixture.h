@@ -254,8 +254,9 @@ static inline long kf_kernel_kb_settle(long limit_kb)
 {
 	long kb = kf_kernel_kb();
 
+	/* One drain, half a second in: each walks KASAN's whole quarantine per cache. */
 	for (int i = 0; i < 100 && kb > limit_kb; i++) {
-		if (i % 20 == 10)
+		if (i == 10)
 			kf_slab_shrink_all();
 		usleep(50000);
 		kb = kf_kernel_kb();
