@@ -5,12 +5,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "kfork.h"
 #include "kselftest_harness.h"
+#include "lab_template.h"
 
 /*
  * The same template file, lock and build as e2e_test.c: built once per lab boot
@@ -21,8 +21,6 @@ static const char *python_template(const char **skip)
 	static const char path[] = "/tmp/kfork-e2e-python.tmpl";
 	struct kf_build_opts opts = { .kind = KF_KIND_PYTHON, .kernel = "build/guest/vmlinux",
 				      .initrd = "build/guest/python.cpio.gz" };
-	int lock, err = 0;
-
 	*skip = NULL;
 	if (access("/dev/kvm", R_OK | W_OK)) {
 		*skip = "/dev/kvm not available (run under `make lab` or on a host with KVM)";
@@ -32,15 +30,8 @@ static const char *python_template(const char **skip)
 		*skip = "guest kernel or initramfs not built (run make)";
 		return NULL;
 	}
-	lock = open("/tmp/kfork-e2e.lock", O_CREAT | O_RDWR, 0600);
-	flock(lock, LOCK_EX);
-	if (access(path, R_OK))
-		err = kf_template_build(&opts, path);
-	close(lock);
-	if (err) {
-		fprintf(stderr, "# kf_template_build python: %s\n", kf_last_error());
+	if (lab_template_build_once(&opts, path))
 		return NULL;
-	}
 	return path;
 }
 
